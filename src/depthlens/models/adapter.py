@@ -120,6 +120,10 @@ class ModelAdapter(ABC):
                 output_attentions: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Run the model: logits (B, C) and attentions (L x (B, H, T, T)) if asked."""
 
+    @abstractmethod
+    def save(self, directory) -> None:
+        """Write everything ``depthlens.load_model(directory)`` needs to restore this model."""
+
     def attention_parts(self, batch: Batch) -> AttentionParts:
         raise ModelCapabilityError(
             f"model {self.name!r} has no attention; use an attention-free method such as gradient"

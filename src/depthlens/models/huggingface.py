@@ -130,6 +130,16 @@ class HFAdapter(ModelAdapter):
         pairs = getattr(config, "depthlens_pairs", True)
         return cls(model, tokenizer, name=name or path, supports_pairs=pairs, mlm_head=head)
 
+    def save(self, directory: str | Path) -> None:
+        """Write model, tokenizer and MLM head so ``load_model(directory)`` restores them."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.config.depthlens_pairs = self.supports_pairs
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        if self._mlm_head is not None:
+            save_mlm_head(self._mlm_head, directory)
+
     # ---------------------------------------------------------------- parts
     @property
     def _base(self) -> nn.Module:
