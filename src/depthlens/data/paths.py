@@ -45,12 +45,21 @@ class HubSource:
         return f"Hugging Face dataset {self.id!r}{config}, split {self.split!r}"
 
 
+def _candidates() -> list[tuple[str, Path]]:
+    """``(where it comes from, resolved directory)`` in search order."""
+    dirs = [
+        ("../shared/data from the working dir", Path.cwd() / ".." / "shared" / "data"),
+        ("../shared/data beside the repo", PACKAGE_DATA_DIR),
+        ("cache", cache_dir() / "data"),
+    ]
+    if os.environ.get(ENV_VAR):
+        dirs.insert(0, (f"${ENV_VAR}", Path(os.environ[ENV_VAR]).expanduser()))
+    return [(origin, d.resolve()) for origin, d in dirs]
+
+
 def search_dirs() -> list[Path]:
     """The candidate data directories, in search order."""
-    dirs = [Path.cwd() / ".." / "shared" / "data", PACKAGE_DATA_DIR, cache_dir() / "data"]
-    if os.environ.get(ENV_VAR):
-        dirs.insert(0, Path(os.environ[ENV_VAR]).expanduser())
-    return [d.resolve() for d in dirs]
+    return [d for _, d in _candidates()]
 
 
 def find_dir(relpaths: Sequence[str]) -> Path | None:
@@ -96,7 +105,7 @@ def _hub_rows(datasets: Any, hub: HubSource) -> list[dict[str, Any]]:
 
 
 def _not_found(relpaths: Sequence[str], hub_note: str) -> DataNotFoundError:
-    places = [str(d) for d in search_dirs()]
+    places = [f"{d} ({origin})" for origin, d in _candidates()]
     if not os.environ.get(ENV_VAR):
         places.insert(0, f"${ENV_VAR} (not set)")
     places.append(hub_note)

@@ -28,7 +28,8 @@ def layer_hooks(modules: Sequence[nn.Module], edits: dict[int, Edit] | None = No
     """Hook ``modules`` (one per layer): apply ``edits[l]`` to layer l's output and record it.
 
     Yields a list filled during the forward pass: entry l is the (possibly
-    edited) state of layer l, shape (B, T, D), still in the autograd graph.
+    edited) state of layer l, shape (B, T, D), in the autograd graph (under
+    grad mode a state of a frozen model is made to require grad).
     Hooks are removed on exit, also when the forward raises.
     """
     edits = edits or {}
@@ -42,6 +43,8 @@ def layer_hooks(modules: Sequence[nn.Module], edits: dict[int, Edit] | None = No
                 value = edits[layer](value)
                 output = _with_first(output, value)
             if capture:
+                if torch.is_grad_enabled() and not value.requires_grad and value.is_floating_point():
+                    value.requires_grad_(True)  # frozen model: make states differentiable
                 states[layer] = value
             return output if layer in edits else None
 

@@ -1,0 +1,175 @@
+"""Command line: depthlens methods | models | explain | train | fit-lm-head | demo.
+
+Every DepthlensError becomes one line on stderr and exit code 1 (no traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import DepthlensError, InputError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 1
+    try:
+        args.handler(args)
+    except DepthlensError as err:
+        print(f"depthlens: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("depthlens: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """['k=v', ...] -> {'k': 'v'}; values are coerced per method later."""
+    out = {}
+    for item in pairs or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--param must look like key=value; got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+# ------------------------------------------------------------------ commands
+def cmd_methods(args) -> None:
+    from .registry import METHODS
+    from . import methods  # noqa: F401
+
+    for entry in METHODS.entries():
+        print(f"{entry.name:<24} {entry.summary}")
+        if entry.params:
+            print(f"{'':<24}   params: {entry.describe_params()}")
+
+
+def cmd_models(args) -> None:
+    from .models.defaults import DEFAULT_MODELS
+
+    for name, summary in DEFAULT_MODELS.items():
+        print(f"{name:<16} {summary}")
+    print("or any local HuggingFace classifier directory / depthlens checkpoint directory")
+
+
+def cmd_explain(args) -> None:
+    from .api import explain
+    from .viz.terminal import render_terminal
+
+    params = parse_params(args.param)
+    if args.layer is not None:
+        params["layer"] = args.layer
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix not in {".json", ".jsonl", ".html"}:
+        raise InputError(f"--out must end in .json, .jsonl or .html; got {out.name!r}")
+    exp = explain(args.model, args.text, args.method, pair=args.pair, target=args.target,
+                  truncate=args.truncate, **params)
+    print(render_terminal(exp, color=not args.no_color and sys.stdout.isatty()))
+    if out is not None:
+        _write(out, [exp])
+        print(f"wrote {out}")
+
+
+def _write(out: Path, explanations) -> None:
+    from .explanation import ExplanationSet
+    from .viz.html import write_html
+
+    if out.suffix == ".json":
+        explanations[0].save(out)
+    elif out.suffix == ".jsonl":
+        ExplanationSet(explanations).save(out)
+    else:
+        write_html(out, explanations, title="depthlens explanation")
+
+
+def cmd_train(args) -> None:
+    from .training import run_train
+
+    run_train(model=args.model, data=args.data, out=args.out, dev=args.dev, epochs=args.epochs,
+              lr=args.lr, batch_size=args.batch_size, seed=args.seed, max_steps=args.max_steps)
+
+
+def cmd_fit_lm_head(args) -> None:
+    from .models.lm_head import fit_lm_head
+
+    fit_lm_head(args.model, args.data, args.out or args.model, steps=args.steps, lr=args.lr,
+                unfreeze_top=args.unfreeze_top, seed=args.seed)
+
+
+def cmd_demo(args) -> None:
+    from .demo import run_demo
+
+    run_demo(model=args.model, out_dir=Path(args.out), n=args.n)
+
+
+# -------------------------------------------------------------------- parser
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line with exit code 1."""
+
+    def error(self, message: str):
+        self.exit(1, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="depthlens", description="Explain NLP models layer by layer.")
+    sub = p.add_subparsers(dest="command", parser_class=Parser)
+
+    s = sub.add_parser("methods", help="list attribution methods and their parameters")
+    s.set_defaults(handler=cmd_methods)
+
+    s = sub.add_parser("models", help="list the built-in default models")
+    s.set_defaults(handler=cmd_models)
+
+    s = sub.add_parser("explain", help="explain one text")
+    s.add_argument("--model", required=True, help="default model name or checkpoint directory")
+    s.add_argument("--method", default="gradient")
+    s.add_argument("--text", required=True)
+    s.add_argument("--pair", help="second text for pair models (e.g. NLI hypothesis)")
+    s.add_argument("--target", help="label name or index (default: predicted)")
+    s.add_argument("--layer", help="'all', 'input' or a layer index (methods that take it)")
+    s.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    s.add_argument("--truncate", action="store_true",
+                   help="cut texts longer than the model's maximum (recorded as a warning)")
+    s.add_argument("--out", help="write FILE.json, FILE.jsonl or FILE.html")
+    s.add_argument("--no-color", action="store_true")
+    s.set_defaults(handler=cmd_explain)
+
+    s = sub.add_parser("train", help="train a built-in model or fine-tune a HF checkpoint")
+    s.add_argument("--model", required=True,
+                   help="lstm | gru | cnn | transformer | HF checkpoint dir | default model")
+    s.add_argument("--data", required=True, help="dataset spec, e.g. sst2:train")
+    s.add_argument("--dev", help="dev dataset spec, e.g. sst2:dev")
+    s.add_argument("--out", required=True)
+    s.add_argument("--epochs", type=int, default=3)
+    s.add_argument("--lr", type=float, default=None)
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--max-steps", type=int, default=None)
+    s.set_defaults(handler=cmd_train)
+
+    s = sub.add_parser("fit-lm-head", help="fit an MLM head on a frozen encoder")
+    s.add_argument("--model", required=True)
+    s.add_argument("--data", nargs="+", default=["sst2:train", "mr:all"])
+    s.add_argument("--out", help="directory to write (default: the model directory)")
+    s.add_argument("--steps", type=int, default=3000)
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--unfreeze-top", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(handler=cmd_fit_lm_head)
+
+    s = sub.add_parser("demo", help="explain a few SST-2 sentences and write an HTML page")
+    s.add_argument("--model", default="minilm-sst2")
+    s.add_argument("--out", default="depthlens-demo")
+    s.add_argument("--n", type=int, default=6)
+    s.set_defaults(handler=cmd_demo)
+    return p
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
