@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from ..errors import UnknownNameError
 from .paths import fetch
@@ -49,13 +50,15 @@ def _facts(root: Path, relation: str | None, use_template: bool) -> list[dict[st
     for name in [relation] if relation else files:
         template = templates[name]
         for row in _jsonl(files[name]):
-            evidences = row.get("masked_sentences") or [e["masked_sentence"] for e in row["evidences"]]
-            filled = template.replace("[X]", row["sub_label"]).replace("[Y]", MASK)
+            subject = unquote(row["sub_label"])  # Google-RE has URL-escaped labels ("Aut%C3%B3mata")
+            sentences = row.get("masked_sentences") or [e["masked_sentence"] for e in row["evidences"]]
+            masked = [s for s in sentences if MASK in s]
+            filled = template.replace("[X]", subject).replace("[Y]", MASK)
             facts.append(
                 {
-                    "sub_label": row["sub_label"],
+                    "sub_label": subject,
                     "obj_label": row["obj_label"],
-                    "masked_sentence": filled if use_template or not evidences else evidences[0],
+                    "masked_sentence": filled if use_template or not masked else masked[0],
                     "relation": name,
                     "template": template,
                 }
@@ -67,8 +70,10 @@ def load_lama(relation: str | None = None, use_template: bool = False) -> list[d
     """Facts as dicts ``{sub_label, obj_label, masked_sentence, relation, template}``.
 
     ``relation``: one id from :func:`relations` (None = all). ``masked_sentence``
-    is the first evidence sentence, or the relation template filled with the
-    subject (``[Y]`` -> ``[MASK]``) if ``use_template`` or there is no evidence.
+    is the first evidence sentence holding ``[MASK]`` (Google-RE lists context
+    sentences without it too), or the relation template filled with the subject
+    (``[Y]`` -> ``[MASK]``) if ``use_template`` or no evidence has a mask.
+    ``sub_label`` is URL-unescaped.
 
     Raises:
         UnknownNameError: for a relation without a fact file.
