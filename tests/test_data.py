@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 from collections import Counter
 from pathlib import Path
 
@@ -188,6 +189,7 @@ def test_lama():
     facts = data.load_lama()
     assert len(facts) == 944 + 953 + 966 + 958 + 383 + 952 + 1825 + 766
     assert all("[MASK]" in f["masked_sentence"] for f in facts)
+    assert not any("%C3" in f["sub_label"] for f in facts)
     first = data.load_lama("P19", use_template=True)[0]
     assert first["masked_sentence"] == f"{first['sub_label']} was born in [MASK] ."
     with pytest.raises(UnknownNameError, match="P19"):
@@ -226,6 +228,52 @@ def test_missing_data_lists_every_place(monkeypatch, tmp_path):
     assert "DEPTHLENS_DATA=/path/to/shared/data" in message
     with pytest.raises(DataNotFoundError, match="no Hugging Face fallback"):
         data.relations()
+
+
+def _no_local_data(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEPTHLENS_DATA", str(tmp_path))
+    monkeypatch.setenv("DEPTHLENS_CACHE", str(tmp_path))
+    monkeypatch.setattr(paths, "PACKAGE_DATA_DIR", tmp_path)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_hub_fallback_converts_rows(monkeypatch, tmp_path):
+    """With no local files and `datasets` importable, rows come from load_dataset."""
+
+    class ClassLabel:
+        def __init__(self, names):
+            self.names = names
+
+    class Rows(list):
+        features = {"upos": types.SimpleNamespace(feature=ClassLabel(["NOUN", "VERB"])), "label": ClassLabel([])}
+
+    hub = {
+        "stanfordnlp/sst2": [{"idx": 0, "sentence": "a -lrb- fine -rrb- film ", "label": 1}],
+        "universal_dependencies": [
+            {"idx": "s1", "text": "Dogs bark", "tokens": ["Dogs", "bark"], "upos": [0, 1],
+             "head": ["2", "0"], "deprel": ["nsubj", "root"]}
+        ],
+    }
+    calls = []
+
+    def load_dataset(name, config=None, split=None):
+        calls.append((name, config, split))
+        return Rows(hub[name])
+
+    _no_local_data(monkeypatch, tmp_path)
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(ClassLabel=ClassLabel, load_dataset=load_dataset))
+    ds = data.load("sst2:dev")
+    assert (ds.texts, ds.targets) == (["a ( fine ) film"], [1])
+    sent = data.load_ud("dev")[0]
+    assert (sent.words, sent.upos, sent.heads) == (["Dogs", "bark"], ["NOUN", "VERB"], [2, 0])
+    assert calls == [("stanfordnlp/sst2", None, "validation"), ("universal_dependencies", "en_ewt", "validation")]
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("offline")
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(ClassLabel=ClassLabel, load_dataset=offline))
+    with pytest.raises(DataNotFoundError, match="failed: offline"):
+        data.load("sst2:dev")
 
 
 @needs_data

@@ -63,7 +63,9 @@ def load(spec: str) -> Dataset:
     """
     match = _SPEC.match(spec.strip())
     if match is None:
-        raise InputError(f"dataset spec must look like 'name:split' or 'name:split:N' (e.g. 'sst2:dev'); got {spec!r}")
+        raise InputError(
+            f"dataset spec must look like 'name:split' or 'name:split:N' (e.g. 'sst2:dev'); got {spec!r}"
+        )
     name, split = match["name"], match["split"]
     info = DATASETS.get(name)
     if info is None:

@@ -10,7 +10,7 @@ import html
 import io
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .paths import HubSource, fetch
 from .text import hub_split, read_lines, unescape_sentence
@@ -32,7 +32,7 @@ def _labelled_lines(path: Path, encoding: str = "utf-8") -> list[Example]:
     ]
 
 
-def _hub_example(text_key: str, clean=lambda s: s):
+def _hub_example(text_key: str, clean: Callable[[str], str] = str) -> Callable[[dict[str, Any]], Example]:
     """A row converter ``{text_key, label} -> Example``."""
 
     def convert(row: dict[str, Any]) -> Example:

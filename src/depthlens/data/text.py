@@ -13,7 +13,10 @@ def read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
 
 
 def unescape_token(token: str) -> str:
-    """One PTB token for display: ``-LRB-``/``-lrb-`` -> ``(`` (also ``[]{}``), ``\\/`` -> ``/``, ``\\*`` -> ``*``."""
+    """One PTB token for display.
+
+    ``-LRB-``/``-lrb-`` -> ``(`` (likewise ``)[]{}``), ``\\/`` -> ``/``, ``\\*`` -> ``*``.
+    """
     return _PTB_BRACKETS.get(token.lower(), token).replace("\\/", "/").replace("\\*", "*")
 
 

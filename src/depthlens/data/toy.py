@@ -55,7 +55,10 @@ def more_n_than_m(
     for _ in range(n_examples):
         n, m = rng.sample(range(vocab_size), 2)
         others = [d for d in range(vocab_size) if d not in (n, m)]
-        digits = [rng.choice((n, m)) if rng.random() < 0.5 else rng.choice(others) for _ in range(rng.randint(*length))]
+        digits = [
+            rng.choice((n, m)) if rng.random() < 0.5 else rng.choice(others)
+            for _ in range(rng.randint(*length))
+        ]
         examples.append(
             ToyExample(
                 text=" ".join(map(str, [n, m, "|", *digits])),

@@ -1,2 +1,2 @@
 """Attribution methods; importing this package registers them all."""
-from . import gradient  # noqa: F401
+from . import gradcam, gradient  # noqa: F401

@@ -133,7 +133,7 @@ class SmallClassifier(nn.Module):
     """Embeddings -> blocks -> pooling over real tokens -> dropout + linear head.
 
     Subclasses choose the blocks (``make_block``), the pooling and the extra
-    hyperparameters they take; ``hparams`` is everything needed to rebuild.
+    hyperparameters they take; ``cls(arch, **hparams)`` rebuilds the model.
     """
 
     extra: tuple[str, ...] = ()
@@ -144,8 +144,9 @@ class SmallClassifier(nn.Module):
     def __init__(self, arch: str, vocab_size: int, num_labels: int, dim: int, layers: int,
                  dropout: float, pad_id: int, **extra):
         super().__init__()
-        self.hparams = dict(arch=arch, vocab_size=vocab_size, num_labels=num_labels, dim=dim,
-                            layers=layers, dropout=dropout, pad_id=pad_id, **extra)
+        self.arch = arch
+        self.hparams = dict(vocab_size=vocab_size, num_labels=num_labels, dim=dim, layers=layers,
+                            dropout=dropout, pad_id=pad_id, **extra)
         self.embeddings = Embeddings(vocab_size, dim, dropout, pad_id, self.max_positions)
         self.blocks = nn.ModuleList(self.make_block() for _ in range(layers))
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_labels))
@@ -182,7 +183,7 @@ class RNNClassifier(SmallClassifier):
 
     def make_block(self) -> nn.Module:
         hp = self.hparams
-        cell = nn.LSTM if hp["arch"] == "lstm" else nn.GRU
+        cell = nn.LSTM if self.arch == "lstm" else nn.GRU
         return RecurrentBlock(cell, hp["dim"], hp["bidirectional"], hp["dropout"])
 
 
@@ -226,7 +227,7 @@ class SmallAdapter(ModelAdapter):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.labels = list(labels)
-        self.arch = model.hparams["arch"]
+        self.arch = model.arch
         self.name = name or f"small-{self.arch}"
         self.supports_pairs = supports_pairs
         self.max_length = min(MAX_POSITIONS, getattr(tokenizer, "model_max_length", MAX_POSITIONS))
@@ -269,7 +270,7 @@ class SmallAdapter(ModelAdapter):
         directory.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save_pretrained(directory)
         write_checkpoint(directory, self.model, {
-            "hyperparameters": self.model.hparams, "labels": self.labels,
+            "arch": self.arch, "hyperparameters": self.model.hparams, "labels": self.labels,
             "supports_pairs": self.supports_pairs})
 
 
@@ -307,7 +308,7 @@ def build_small(arch: str, labels: list[str], *, dim: int = 128, layers: int = 2
             raise InputError(f"dim must be divisible by heads ({heads}); got {dim}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = cls(arch=arch, vocab_size=len(tokenizer), num_labels=len(labels), dim=dim,
+        model = cls(arch, vocab_size=len(tokenizer), num_labels=len(labels), dim=dim,
                     layers=layers, dropout=float(dropout), pad_id=tokenizer.pad_token_id,
                     **extra)
     return SmallAdapter(model, tokenizer, labels, supports_pairs=supports_pairs)
@@ -358,15 +359,14 @@ def load_small(path, name: str = "") -> ModelAdapter:
                          f"{config['format']} (upgrade depthlens)")
     from .seq2seq import SEQ2SEQ_ARCH, Seq2SeqAdapter
 
-    hp = config["hyperparameters"]
-    name = name or str(path)
-    if hp["arch"] == SEQ2SEQ_ARCH:
+    arch, name = config.get("arch"), name or str(path)
+    if arch == SEQ2SEQ_ARCH:
         return Seq2SeqAdapter.from_config(path, config, name)
-    if hp["arch"] not in CLASSES:
-        raise UnknownNameError("architecture", hp["arch"], [*SMALL_ARCHS, SEQ2SEQ_ARCH])
+    if arch not in CLASSES:
+        raise UnknownNameError("architecture", str(arch), [*SMALL_ARCHS, SEQ2SEQ_ARCH])
     from transformers import AutoTokenizer
 
-    model = CLASSES[hp["arch"]](**hp)
+    model = CLASSES[arch](arch, **config["hyperparameters"])
     read_weights(path, model)
     return SmallAdapter(model, AutoTokenizer.from_pretrained(str(path)), config["labels"],
                         name=name, supports_pairs=config["supports_pairs"])

@@ -31,7 +31,8 @@ h1{font-size:1.4em}h2{font-size:1.1em;margin:1.6em 0 .3em}
 .note,.meta,.sub{color:#555;font-size:.9em}
 .quote{border-left:3px solid #ccc;padding-left:.6em;color:#444;white-space:pre-wrap}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,460px),1fr));gap:1em}
-.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.8em 1em;min-width:0}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.8em 1em;min-width:0;
+ position:relative}
 .card h3{margin:0 0 .2em;font-size:1.05em}
 .warn{color:#b2182b;font-weight:600}
 .card>input{position:absolute;opacity:0}
@@ -86,7 +87,9 @@ def render_html(explanations: Iterable[Explanation] | Explanation,
         groups.setdefault((exp.text, exp.pair), []).append(exp)
     body, card = [], 0
     for n, ((text, pair), members) in enumerate(groups.items(), 1):
-        quote = _e(_shorten(text)) + ("" if pair is None else "<br><i>pair:</i> " + _e(_shorten(pair)))
+        quote = _e(_shorten(text))
+        if pair is not None:
+            quote += "<br><i>pair:</i> " + _e(_shorten(pair))
         body.append(f'<section><h2>Text {n}</h2><p class="quote">{quote}</p><div class="cards">')
         for exp in members:
             card += 1
@@ -140,7 +143,7 @@ def _view(exp: Explanation, level: str, cls: str) -> str:
              for r in range(len(exp.layers))]
     parts = []
     for seq in sequences(exp):
-        tag = f'<span class="seq">{"pair" if seq else "text"}</span>' if exp.pair is not None else ""
+        tag = "" if exp.pair is None else f'<span class="seq">{"pair" if seq else "text"}</span>'
         parts.append(tag + "".join(
             _e(t) if i is None else f'<span data-i="{i}" {cells[row][i]}>{_e(t)}</span>'
             for t, i in segments(exp, shown, seq)))
@@ -155,7 +158,8 @@ def _view(exp: Explanation, level: str, cls: str) -> str:
     return f'<div class="view {cls}">{legend}<div class="txt">{text}</div>{heatmap}</div>'
 
 
-def _heatmap(exp: Explanation, shown: list[Unit], cells: list[list[str]], row_max: np.ndarray) -> str:
+def _heatmap(exp: Explanation, shown: list[Unit], cells: list[list[str]],
+             row_max: np.ndarray) -> str:
     """Rows = layers, columns = units; narrow cells without header for long inputs."""
     narrow = len(shown) > NARROW_AT
     head = "" if narrow else ('<thead><tr><th class="rl"></th>'
@@ -188,7 +192,8 @@ def _spans(exp: Explanation) -> str:
         rows.append(f"<tr><td>{_e(text)}</td><td>{'pair' if s.sequence == 1 else 'text'} "
                     f"{s.start}-{s.end}</td><td>{_e(layer)}</td><td>{s.score:+.4f}</td></tr>")
     return ('<details open><summary>top spans</summary><table class="spans"><tr><th>span</th>'
-            '<th>where</th><th>layer</th><th>score</th></tr>' + "".join(rows) + "</table></details>")
+            '<th>where</th><th>layer</th><th>score</th></tr>' + "".join(rows)
+            + "</table></details>")
 
 
 def _details(exp: Explanation) -> str:
@@ -196,7 +201,8 @@ def _details(exp: Explanation) -> str:
             "probabilities": dict(zip(exp.labels, exp.probabilities)) if exp.labels
             else exp.probabilities}
     return ("<details><summary>parameters &amp; diagnostics</summary>"
-            + "".join(f"<div><b>{_e(k)}</b><pre>{_e(_json(v))}</pre></div>" for k, v in info.items())
+            + "".join(f"<div><b>{_e(k)}</b><pre>{_e(_json(v))}</pre></div>"
+                      for k, v in info.items())
             + "</details>")
 
 

@@ -56,7 +56,8 @@ def curves_png(curves: dict[str, tuple[Sequence[float], Sequence[float]]], path:
     ax = fig.add_subplot()
     for name, (xs, ys) in curves.items():
         if len(xs) != len(ys):
-            raise InputError(f"curve {name!r} must have as many xs as ys; got {len(xs)} and {len(ys)}")
+            raise InputError(f"curve {name!r} must have as many xs as ys; "
+                             f"got {len(xs)} and {len(ys)}")
         ax.plot(xs, ys, label=name, marker="o" if len(xs) <= 20 else None, markersize=3)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)

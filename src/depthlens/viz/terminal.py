@@ -1,4 +1,4 @@
-"""Explanations as coloured terminal text (ANSI 256-colour or 24-bit), readable without colour too."""
+"""Explanations as coloured terminal text (ANSI 256-colour or 24-bit), readable uncoloured."""
 from __future__ import annotations
 
 import os
@@ -44,8 +44,9 @@ def render_terminal(exp: Explanation, layer: int | str = -1, level: str = "word"
         lines.append(f"{rank:>4}. {label}  {values[i]:+.4f}")
     if len(exp.layers) > 1:
         lines += ["", f"top 3 {level}s per layer:"]
-        lines += [_layer_line(exp, r, matrix[r], scaled[r], labels, signed, r == row, width, mode)
-                  for r in range(len(exp.layers))]
+        pad = min(max(len(_clean(name)) for name in exp.layers), 18)
+        lines += [_layer_line(exp.layers[r], pad, matrix[r], scaled[r], labels, signed, r == row,
+                              width, mode) for r in range(len(exp.layers))]
     return "\n".join(lines)
 
 
@@ -60,7 +61,8 @@ def _mode(color: bool | str) -> str | None:
 
 
 def _header(exp: Explanation) -> str:
-    parts = [f"{exp.method} on {exp.model or '(unnamed model)'}", f"target {target_text(exp.target)}"]
+    parts = [f"{exp.method} on {exp.model or '(unnamed model)'}",
+             f"target {target_text(exp.target)}"]
     predicted = mismatch(exp)
     if predicted is not None:
         parts.append(f"predicted {target_text(predicted)}")
@@ -77,10 +79,9 @@ def _legend(exp: Explanation, row: int, values: np.ndarray, row_max: float, sign
             f"colour {low} {bar} {row_max:+.4f} (this layer's max |score|)")
 
 
-def _layer_line(exp: Explanation, r: int, values: np.ndarray, scaled: np.ndarray,
-                labels: list[str], signed: bool, current: bool, width: int,
-                mode: str | None) -> str:
-    line = f"{'>' if current else ' '} {_clean(exp.layers[r])[:18]:<18}"
+def _layer_line(name: str, pad: int, values: np.ndarray, scaled: np.ndarray, labels: list[str],
+                signed: bool, current: bool, width: int, mode: str | None) -> str:
+    line = f"{'>' if current else ' '} {_clean(name)[:pad]:<{pad}}"
     used = len(line)
     for i in ranked(values, 3):
         item = f"{labels[i][:20]} {values[i]:+.3f}"

@@ -1,0 +1,72 @@
+"""Grad-CAM per layer and decoded layer saliency (seed 002) against literal implementations."""
+import numpy as np
+import pytest
+import torch
+
+import depthlens
+from conftest import minilm_tokenizer, tiny_hf_model
+from depthlens.errors import ModelCapabilityError
+from depthlens.models.huggingface import HFAdapter, new_mlm_head
+
+TEXTS = ["a gorgeous , witty , seductive movie .", "the the film is bad bad", "fine"]
+
+
+@pytest.fixture(scope="module")
+def adapter():
+    model = tiny_hf_model("bert", seed=3)
+    torch.manual_seed(4)
+    return HFAdapter(model, minilm_tokenizer(), "tiny-mlm", mlm_head=new_mlm_head(model.config))
+
+
+def hand_gradcam(adapter, text, layer, target):
+    """Eq. 1 at one layer, computed on its own forward/backward."""
+    batch = adapter.encode([text])
+    out = adapter.forward(batch, output_states=True)
+    h = out.states[layer]
+    (g,) = torch.autograd.grad(out.logits[0, target], h)
+    return torch.relu((g * h).sum(-1))[0].detach(), h.detach(), batch
+
+
+def test_gradcam_every_layer_equals_per_layer_computation(adapter):
+    exp = depthlens.explain(adapter, TEXTS[0], "gradcam", target=1)
+    assert exp.layers == ["embeddings", "layer 1", "layer 2"]
+    for layer in range(3):
+        alpha, _, _ = hand_gradcam(adapter, TEXTS[0], layer, 1)
+        np.testing.assert_allclose(exp.scores[layer], alpha.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def algorithm_1(adapter, text, layer, tau, target):
+    """Algorithm 1 of seed 002 with explicit loops over unique input tokens and positions."""
+    alpha, h, batch = hand_gradcam(adapter, text, layer, target)
+    probs = torch.softmax(adapter.mlm_logits(h), -1)[0]            # (n, V)
+    ids = batch.input_ids[0].tolist()
+    special = batch.special_mask[0].tolist()
+    unique = list(dict.fromkeys(t for t, s in zip(ids, special) if not s))
+    score_of = {t: 0.0 for t in unique}
+    for j in range(len(ids)):
+        column = {t: float(probs[j, t]) for t in unique}
+        top = sorted(unique, key=lambda t: -column[t])[:tau]
+        for t in top:
+            score_of[t] += column[t] * float(alpha[j])
+    return np.array([0.0 if s else score_of[t] for t, s in zip(ids, special)])
+
+
+@pytest.mark.parametrize("tau", [1, 3, 100])
+def test_decoded_gradcam_equals_algorithm_1(adapter, tau):
+    for text in TEXTS:
+        exp = depthlens.explain(adapter, text, "decoded_gradcam", tau=tau, target=0)
+        for layer in range(3):
+            np.testing.assert_allclose(exp.scores[layer], algorithm_1(adapter, text, layer, tau, 0),
+                                       rtol=1e-4, atol=1e-9)
+
+
+def test_decoded_gradcam_batched_equals_one_by_one(adapter):
+    together = depthlens.explain_many(adapter, TEXTS, "decoded_gradcam")
+    for text, exp in zip(TEXTS, together):
+        np.testing.assert_allclose(depthlens.explain(adapter, text, "decoded_gradcam").scores,
+                                   exp.scores, rtol=1e-5, atol=1e-9)
+
+
+def test_model_without_head_gets_the_fix(bert_adapter):
+    with pytest.raises(ModelCapabilityError, match="depthlens fit-lm-head --model"):
+        depthlens.explain(bert_adapter, "fine", "decoded_gradcam")
