@@ -1,4 +1,4 @@
-"""Command line: depthlens methods | models | explain | train | fit-lm-head | demo.
+"""Command line: depthlens methods | models | explain | train | fit-lm-head | serve | demo.
 
 Every DepthlensError becomes one line on stderr and exit code 1 (no traceback).
 """
@@ -102,6 +102,16 @@ def cmd_fit_lm_head(args) -> None:
                 unfreeze_top=args.unfreeze_top, seed=args.seed)
 
 
+def cmd_serve(args) -> None:
+    import uvicorn
+
+    from .app.server import create_app
+
+    app = create_app(args.model or ["minilm-sst2"])
+    print(f"depthlens explorer on http://{args.host}:{args.port}", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
 def cmd_demo(args) -> None:
     from .demo import run_demo
 
@@ -162,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--unfreeze-top", type=int, default=0)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(handler=cmd_fit_lm_head)
+
+    s = sub.add_parser("serve", help="local web explorer")
+    s.add_argument("--model", action="append", help="model to load (repeatable)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.set_defaults(handler=cmd_serve)
 
     s = sub.add_parser("demo", help="explain a few SST-2 sentences and write an HTML page")
     s.add_argument("--model", default="minilm-sst2")

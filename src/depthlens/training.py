@@ -99,7 +99,7 @@ def encode_dataset(adapter: ModelAdapter, dataset, max_length: int) -> tuple[Bat
     examples = list(dataset.examples)
     if not examples:
         raise InputError(f"dataset {getattr(dataset, 'name', '')!r} must have examples; got none")
-    pairs = [ex.pair for ex in examples] if any(ex.pair is not None for ex in examples) else None
+    pairs = [ex.pair for ex in examples] if has_pairs(dataset) else None
     with _max_length(adapter, max_length):
         batch = adapter.encode([ex.text for ex in examples], pairs, truncate=True)
     targets = torch.tensor([ex.label for ex in examples], dtype=torch.long)
@@ -122,6 +122,11 @@ def accuracy(adapter: ModelAdapter, dataset, max_length: int = 128) -> float:
         logits = adapter.forward(batch.select(index)).logits
         correct += int((logits.argmax(-1) == targets[index]).sum())
     return correct / len(order)
+
+
+def has_pairs(dataset) -> bool:
+    """True if any example of the dataset has a second text (a pair task)."""
+    return any(ex.pair is not None for ex in dataset.examples)
 
 
 def _check_labels(adapter: ModelAdapter, dataset) -> None:
@@ -311,8 +316,7 @@ def hf_classifier(model: str, train) -> ModelAdapter:
         path, num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={name: i for i, name in enumerate(labels)}, attn_implementation="eager")
     tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
-    pairs = any(ex.pair is not None for ex in train.examples)
-    return HFAdapter(net, tokenizer, name=model, supports_pairs=pairs,
+    return HFAdapter(net, tokenizer, name=model, supports_pairs=has_pairs(train),
                      mlm_head=load_mlm_head(path, net.config))
 
 
@@ -334,7 +338,8 @@ def run_train(model: str, data: str, out: str, dev: str | None = None, epochs: i
     dev_data = load(dev) if dev else None
     torch.manual_seed(seed)
     if model in SMALL_ARCHS:
-        adapter = build_small(model, list(train.labels), **arch_options)
+        adapter = build_small(model, list(train.labels), seed=seed, supports_pairs=has_pairs(train),
+                              **arch_options)
         lr = SMALL_LR if lr is None else lr
     elif arch_options:
         raise InputError(f"architecture options apply to {', '.join(SMALL_ARCHS)} only; got "

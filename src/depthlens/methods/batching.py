@@ -183,3 +183,20 @@ def erasure_scores(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, ow
         return {"batch": erase(adapter, sub, hide[lo:hi, :sub.input_ids.shape[1]], mode)}
 
     return score_rows(adapter, batch, target, owner, perturb, output, size)
+
+
+def coalition_scores(adapter: ModelAdapter, batch: Batch, target: torch.Tensor,
+                     groups: list[torch.Tensor], keeps: list[torch.Tensor], mode: str, output: str,
+                     internal_batch_size: int, memory_mb: int) -> list[torch.Tensor]:
+    """Scores of feature coalitions, all examples' rows in one chunked run.
+
+    groups[i]: (m_i, T) features of example i (:func:`feature_groups`);
+    keeps[i]: (n_i, m_i) 0/1, the features each of its n_i rows keeps (the
+    others are erased with ``mode``). Returns per example the (n_i,) target scores.
+    """
+    owner = torch.cat([torch.full((k.shape[0],), i) for i, k in enumerate(keeps)])
+    hide = torch.cat([hide_from_keep(k, g) for k, g in zip(keeps, groups)])
+    size = rows_per_chunk(adapter, batch.input_ids.shape[1], internal_batch_size, memory_mb,
+                          backward=False)
+    values = erasure_scores(adapter, batch, target, owner, hide, mode, output, size)
+    return list(values.split([k.shape[0] for k in keeps]))

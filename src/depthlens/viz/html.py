@@ -49,7 +49,8 @@ table.hm{border-collapse:collapse;font-size:.75em}
 table.hm td{min-width:1.3em;height:1.3em;padding:0;border:1px solid #fff}
 table.hm.narrow td{min-width:4px;width:4px;border:0}
 table.hm th.rl{position:sticky;left:0;background:#fff;text-align:right;padding:0 .5em;
- white-space:nowrap;cursor:pointer;font-weight:normal;z-index:1}
+ white-space:nowrap;font-weight:normal;z-index:1}
+table.hm tr.hm-row>th.rl{cursor:pointer}
 table.hm th.rl.on{font-weight:700}
 table.hm th.ch{writing-mode:vertical-rl;transform:rotate(180deg);max-height:9em;overflow:hidden;
  text-overflow:ellipsis;white-space:nowrap;font-weight:normal;padding:2px 0}
@@ -60,7 +61,7 @@ details{margin-top:.5em}pre{white-space:pre-wrap;font-size:.85em;margin:.2em 0}
 
 _SCRIPT = """
 document.addEventListener('click', function (ev) {
-  var th = ev.target.closest('table.hm th.rl');
+  var th = ev.target.closest('table.hm tr.hm-row > th');
   if (!th) return;
   var view = th.closest('.view'), cells = th.parentNode.querySelectorAll('td');
   view.querySelectorAll('.txt span[data-i]').forEach(function (s) {

@@ -42,7 +42,8 @@ def heatmap_png(exp: Explanation, path: str | Path, level: str = "word") -> Path
         ax.set_xticks(np.unique(np.linspace(0, n_cols - 1, 20).round().astype(int)))
         ax.set_xlabel(f"{level} index")
     ax.set_title(f"{exp.method} | {exp.model} | target {target_text(exp.target)}", fontsize=10)
-    fig.colorbar(image, ax=ax, label="score / row max |score|  (row max in brackets)", pad=0.01)
+    ax.set_ylabel("layer (max |score|)")
+    fig.colorbar(image, ax=ax, label="score / row max |score|", pad=0.01)
     return _save(fig, path)
 
 

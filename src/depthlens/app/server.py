@@ -1,0 +1,146 @@
+"""The local web explorer: a FastAPI app around depthlens.explain_many.
+
+Safe by default: binds 127.0.0.1 (see cli), caps request size and text length,
+models are chosen by name from those loaded at start (no path ever comes from a
+request), and every piece of user text reaches the page only through the
+escaped report HTML (shown in a sandboxed iframe) or JSON.
+Explanations run in worker threads, one at a time per model (hooks are
+per-model state), so the event loop stays free.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from ..api import explain_many, load_model
+from ..errors import DepthlensError
+from ..models.adapter import ModelAdapter
+from ..registry import METHODS
+from ..viz.html import render_html
+from .page import index_page
+
+MAX_TEXT_CHARS = 2000
+MAX_BODY_BYTES = 32_000
+MAX_METHODS = 6
+
+
+@dataclass
+class ExplorerState:
+    """Models kept in memory, each with the lock that serialises its use."""
+
+    models: dict[str, ModelAdapter]
+    locks: dict[str, threading.Lock] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.locks = {name: threading.Lock() for name in self.models}
+
+
+def create_app(models: list[str] | dict[str, ModelAdapter], max_text_chars: int = MAX_TEXT_CHARS,
+               max_body_bytes: int = MAX_BODY_BYTES):
+    """Build the app. ``models``: names/paths to load now, or ready adapters by name."""
+    if not isinstance(models, dict):
+        models = {name: load_model(name) for name in models}
+    state = ExplorerState(models)
+    app = FastAPI(title="depthlens explorer", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.middleware("http")
+    async def cap_body(request: Request, call_next):
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_body_bytes:
+            return error(413, f"request body must be at most {max_body_bytes} bytes; "
+                              f"got {declared}. Shorten the text.")
+        return await call_next(request)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index() -> str:
+        return index_page(list(state.models), METHODS.names(), max_text_chars)
+
+    @app.get("/api/models")
+    async def list_models() -> dict[str, Any]:
+        return {"models": [{"name": n, "labels": m.labels, "layers": m.layer_names,
+                            "pairs": m.supports_pairs} for n, m in state.models.items()]}
+
+    @app.get("/api/methods")
+    async def list_methods() -> dict[str, Any]:
+        return {"methods": [{"name": e.name, "summary": e.summary, "params": e.describe_params()}
+                            for e in METHODS.entries()]}
+
+    @app.post("/api/explain")
+    async def explain(request: Request):
+        body = await request.body()
+        if len(body) > max_body_bytes:
+            return error(413, f"request body must be at most {max_body_bytes} bytes; "
+                              f"got {len(body)}. Shorten the text.")
+        try:
+            job = parse_request(await request.json(), state, max_text_chars)
+        except ValueError as err:  # also JSON decode errors
+            return error(400, str(err))
+        try:
+            return await run_in_threadpool(run_job, state, job)
+        except DepthlensError as err:
+            return error(400, str(err))
+
+    return app
+
+
+@dataclass
+class Job:
+    model: str
+    text: str
+    pair: str | None
+    methods: list[str]
+    target: str | None
+    layer: str | None
+
+
+def parse_request(data: Any, state: ExplorerState, max_chars: int) -> Job:
+    """Validate a request body; raise ValueError with a message for the user."""
+    if not isinstance(data, dict):
+        raise ValueError("request must be a JSON object")
+    text, pair = data.get("text"), data.get("pair") or None
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("text is empty; type a sentence to explain")
+    for name, value in (("text", text), ("pair", pair)):
+        if value is not None and (not isinstance(value, str) or len(value) > max_chars):
+            raise ValueError(f"{name} must be a string of at most {max_chars} characters; "
+                             f"got {len(value) if isinstance(value, str) else type(value).__name__}")
+    model = data.get("model") or next(iter(state.models))
+    if model not in state.models:
+        raise ValueError(f"model must be one of {', '.join(state.models)}; got {model!r}")
+    methods = data.get("methods") or ["gradient"]
+    if not isinstance(methods, list) or len(methods) > MAX_METHODS:
+        raise ValueError(f"methods must be a list of at most {MAX_METHODS} names")
+    unknown = [m for m in methods if m not in METHODS.names()]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; choose one of {', '.join(METHODS.names())}")
+    target = data.get("target") or None
+    layer = data.get("layer") or None
+    return Job(model, text, pair, methods, None if target is None else str(target),
+               None if layer is None else str(layer))
+
+
+def run_job(state: ExplorerState, job: Job) -> dict[str, Any]:
+    """Explain the text with every requested method; returns JSON-ready results and the page."""
+    adapter = state.models[job.model]
+    explanations, failures = [], {}
+    with state.locks[job.model]:
+        for method in job.methods:
+            params = {"layer": job.layer} if job.layer and "layer" in METHODS.get(method).params else {}
+            try:
+                explanations += explain_many(adapter, [job.text], method,
+                                             pairs=None if job.pair is None else [job.pair],
+                                             targets=job.target, **params)
+            except DepthlensError as err:
+                failures[method] = str(err)
+    if not explanations:
+        raise DepthlensError("; ".join(f"{k}: {v}" for k, v in failures.items()))
+    return {"explanations": [e.to_dict() for e in explanations], "failures": failures,
+            "html": render_html(explanations, title=f"depthlens: {job.model}")}
