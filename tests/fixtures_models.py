@@ -16,14 +16,14 @@ TEXTS = ["a gorgeous , witty , seductive movie .", "the film is bad",
 
 
 def lively_bert(seed: int = 0) -> HFAdapter:
-    """tiny_hf_model('bert') with weights redrawn at std 0.2, so logits and gradients are
-    far from the near-constant outputs of the default 0.02 initialisation."""
+    """tiny_hf_model('bert') with matrices redrawn at std 0.3, so logits depend on the
+    input (the default 0.02 initialisation gives near-constant outputs)."""
     model = tiny_hf_model("bert", seed=seed)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.dim() == 2:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
     return HFAdapter(model, minilm_tokenizer(), name=f"lively-bert-{seed}")
 
 

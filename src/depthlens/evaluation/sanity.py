@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 from torch import nn
 
 from ..errors import InputError, ModelCapabilityError
@@ -100,8 +101,8 @@ def randomisation(adapter: ModelAdapter, explanations: Sequence[Explanation], *,
     clone = randomised_copy(adapter, part, top_layers, seed)
     again = rerun(clone, explanations, method)
     pairs = paired(explanations, again, layer, layer)
-    rho, _ = correlations(pairs, _spearman)
-    rho_abs, _ = correlations([(np.abs(a), np.abs(b)) for a, b in pairs], _spearman)
+    rho, _ = correlations(pairs, spearmanr)
+    rho_abs, _ = correlations([(np.abs(a), np.abs(b)) for a, b in pairs], spearmanr)
     return RANDOMISATION.result(nanmean(rho), rho, spearman_abs=nanmean(rho_abs), part=part,
                                 top_layers=top_layers if part == "top" else 0,
                                 n_undefined=int(np.isnan(rho).sum()))
@@ -133,13 +134,7 @@ def stability(adapter: ModelAdapter, explanations: Sequence[Explanation], *,
         rows = np.stack([normalise(units(s[i], layer, level).scores) for s in sets])
         if rows.shape[1]:
             per_example[i] = rows.std(axis=0).mean()
-    rhos = [nanmean(correlations(paired(a, b, layer, layer, level), _spearman)[0])
+    rhos = [nanmean(correlations(paired(a, b, layer, layer, level), spearmanr)[0])
             for a, b in combinations(sets, 2)]
     return STABILITY.result(nanmean(per_example), per_example, runs=len(sets),
                             mean_pairwise_spearman=nanmean(rhos), level=level)
-
-
-def _spearman(a: np.ndarray, b: np.ndarray):
-    from scipy.stats import spearmanr
-
-    return spearmanr(a, b)

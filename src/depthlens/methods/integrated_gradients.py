@@ -25,21 +25,25 @@ BASELINES = ("zero", "pad", "mask", "unk", "uniform")
 FIRST_STEPS = 8  # the first step count tried in tolerance mode
 
 
-def path_nodes(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Quadrature of [0, 1] with ``steps`` nodes: (alphas (S,), weights (S,)), weights sum to 1."""
-    check_positive("steps", steps, 2 if method == "riemann_trapezoid" else 1)
+def path_nodes(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature of [0, 1] with ``steps`` nodes: (alphas (S,), weights (S,)), weights sum to 1.
+
+    rule: 'gausslegendre' or 'riemann_left' | 'riemann_right' | 'riemann_middle' |
+    'riemann_trapezoid' (Captum's names for its ``method`` argument).
+    """
+    if rule not in RULES:
+        raise InputError(f"rule must be one of {', '.join(RULES)}; got {rule!r}")
+    check_positive("steps", steps, 2 if rule == "riemann_trapezoid" else 1)
     k = np.arange(steps, dtype=np.float64)
-    if method == "gausslegendre":
+    if rule == "gausslegendre":
         nodes, weights = leggauss(steps)
         return (nodes + 1) / 2, weights / 2
-    if method == "riemann_trapezoid":
+    if rule == "riemann_trapezoid":
         weights = np.full(steps, 1.0 / (steps - 1))
         weights[[0, -1]] /= 2
         return k / (steps - 1), weights
-    shift = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}
-    if method not in shift:
-        raise InputError(f"method must be one of {', '.join(RULES)}; got {method!r}")
-    return (k + shift[method]) / steps, np.full(steps, 1.0 / steps)
+    shift = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}[rule]
+    return (k + shift) / steps, np.full(steps, 1.0 / steps)
 
 
 def baseline_embeddings(adapter: ModelAdapter, batch: Batch, embeds: torch.Tensor, baseline: str,
@@ -71,7 +75,7 @@ def baseline_embeddings(adapter: ModelAdapter, batch: Batch, embeds: torch.Tenso
 
 
 def integrate(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, layer: int | None,
-              x: torch.Tensor, base: torch.Tensor, steps: list[int], method: str, output: str,
+              x: torch.Tensor, base: torch.Tensor, steps: list[int], rule: str, output: str,
               size: int) -> torch.Tensor:
     """IG attributions (B, T) of representation ``x`` (B, T, D) against ``base``.
 
@@ -81,7 +85,7 @@ def integrate(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, layer: 
     owner, alpha, weight = [], [], []
     for i, n in enumerate(steps):
         if n:
-            a, w = path_nodes(method, n)
+            a, w = path_nodes(rule, n)
             owner += [i] * n
             alpha.append(a)
             weight.append(w)
@@ -117,7 +121,7 @@ def step_schedule(steps: int, tolerance: float) -> list[int]:
 @METHODS.register("integrated_gradients",
                   "path integral of gradients from a baseline, with a completeness check")
 def integrated_gradients(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
-                         steps: int = 50, method: str = "gausslegendre", baseline: str = "zero",
+                         steps: int = 50, rule: str = "gausslegendre", baseline: str = "zero",
                          layer: str | None = None, tolerance: float = 0.0,
                          output: str = "logit", seed: int = 0, internal_batch_size: int = 0,
                          memory_mb: int = 1024) -> Attribution:
@@ -126,15 +130,13 @@ def integrated_gradients(adapter: ModelAdapter, batch: Batch, target: torch.Tens
     x is the input embedding or, with ``layer``, state l; x' is the baseline's
     embedding (see :func:`baseline_embeddings`) or the state l the baseline
     input produces, so completeness reads sum(attr) = f(x) - f(x') at every
-    layer. per_example diagnostics hold, per row, ``completeness_delta`` =
+    layer. ``rule``: the quadrature (:func:`path_nodes`). per_example diagnostics hold, per row, ``completeness_delta`` =
     |sum attr - (f(x) - f(x'))|, ``relative_delta`` (divided by |f(x) - f(x')|)
     and ``steps``. ``tolerance`` > 0 retries each example with 8, 16, ... nodes
     (at most ``steps``) until its relative delta is at most ``tolerance``.
     Cost: steps forward+backward rows per example and row, plus 2 forwards.
     """
-    if method not in RULES:
-        raise InputError(f"method must be one of {', '.join(RULES)}; got {method!r}")
-    check_positive("steps", steps, 2 if method == "riemann_trapezoid" else 1)
+    path_nodes(rule, steps)  # validates rule and steps before any forward pass
     if not tolerance >= 0:
         raise InputError(f"tolerance must be >= 0; got {tolerance!r}")
     layers = resolve_layers(adapter, layer)
@@ -152,7 +154,7 @@ def integrated_gradients(adapter: ModelAdapter, batch: Batch, target: torch.Tens
         todo = torch.ones(b, dtype=torch.bool)
         counts = torch.zeros(b, dtype=torch.long)
         for n in step_schedule(steps, tolerance):
-            trial = integrate(adapter, batch, target, l, x, xb, (todo * n).tolist(), method,
+            trial = integrate(adapter, batch, target, l, x, xb, (todo * n).tolist(), rule,
                               output, size)
             attr[todo] = trial[todo]
             counts[todo] = n

@@ -108,7 +108,10 @@ class HFAdapter(ModelAdapter):
     def from_pretrained(cls, path: str | Path, name: str = "") -> "HFAdapter":
         """Load a local (or hub, when online) classifier checkpoint."""
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # depthlens reports its own progress, not weight loading
+        hf_logging.set_verbosity_error()
         path = str(path)
         config = AutoConfig.from_pretrained(path)
         archs = getattr(config, "architectures", None) or []

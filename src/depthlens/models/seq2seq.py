@@ -81,6 +81,7 @@ class Seq2SeqLSTM(nn.Module):
         self.decoder_embeddings = nn.Embedding(vocab_size, dim)
         self.decoder = nn.LSTMCell(2 * dim, dim)
         self.score = nn.Linear(dim, dim, bias=False)
+        self.location = nn.Conv1d(1, dim, 3, padding=1, bias=False)
         self.combine = nn.Linear(2 * dim, dim)
         self.output = nn.Linear(dim, vocab_size)
 
@@ -95,20 +96,21 @@ class Seq2SeqLSTM(nn.Module):
         return x
 
     def start(self, memory: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Initial decoder carry (h, c, attentional state), each (B, D) zeros."""
+        """Initial decoder carry: h, c, attentional state (B, D) and attention weights (B, T), zeros."""
         zeros = memory.new_zeros(memory.shape[0], memory.shape[2])
-        return zeros, zeros, zeros
+        return zeros, zeros, zeros, memory.new_zeros(memory.shape[:2])
 
     def step(self, memory: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor,
              carry: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """One decoder step from previous tokens (B,): (logits (B, V), new carry)."""
-        h, c, state = carry
+        h, c, state, weights = carry
         h, c = self.decoder(torch.cat([self.decoder_embeddings(tokens), state], -1), (h, c))
-        scores = (memory @ self.score(h)[:, :, None])[..., 0]                  # (B, T)
-        weights = scores.masked_fill(~mask.bool(), float("-inf")).softmax(-1)
+        keys = memory + self.location(weights[:, None]).transpose(1, 2)        # (B, T, D)
+        scores = (keys @ self.score(h)[:, :, None])[..., 0]
+        weights = scores.masked_fill(~mask.bool(), float("-inf")).softmax(-1)   # (B, T)
         context = (weights[:, None, :] @ memory)[:, 0]                         # (B, D)
         state = torch.tanh(self.combine(torch.cat([context, h], -1)))
-        return self.output(state), (h, c, state)
+        return self.output(state), (h, c, state, weights)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 decoder_inputs: torch.Tensor, inputs_embeds: torch.Tensor | None = None
