@@ -9,26 +9,12 @@ from depthlens.erasure import erase
 from depthlens.errors import InputError
 from depthlens.evaluation import evaluate, from_scores, game_curves
 from depthlens.evaluation.erasure_curves import auc, token_counts
-from depthlens.evaluation.toy import AdditiveAdapter, tiny_bert
-
-WEIGHTS = {"good": 2.0, "bad": -1.0, "the": 0.5, "great": 3.0, "awful": -3.0, "plot": -0.2,
-           "acting": 0.3, "movie": 0.1, "boring": -1.5, "and": 0.05}
-TEXTS = ["the movie and the acting great", "the plot boring and awful", "good movie , bad plot",
-         "great great acting and boring plot", "awful acting and bad plot boring"]
+from depthlens.evaluation.toy import tiny_bert
+from test_eval_support import TEXTS, WEIGHTS, additive, bert, one_thread  # noqa: F401 (fixtures)
 
 
 def sigmoid(x):
     return 1 / (1 + math.exp(-x))
-
-
-@pytest.fixture(scope="module")
-def additive():
-    return AdditiveAdapter(WEIGHTS)
-
-
-@pytest.fixture(scope="module")
-def bert():
-    return tiny_bert(sorted(WEIGHTS), seed=0)
 
 
 def test_auc_hand_computed_three_points():

@@ -139,8 +139,9 @@ def test_method_rejects_plain_models(batch):
         method.self_explaining(tiny_adapter("bert"), batch, torch.tensor([0, 0]))
 
 
-def train_toy(lam: float, steps: int = 40) -> float:
-    """Fit a 'does the text contain good' toy task; mean sum alpha^2 on held-out texts."""
+def train_toy(lam: float, steps: int = 20) -> float:
+    """Fit the span head (encoder frozen, for speed) to a 'does the text say good or bad'
+    toy task; returns the mean sum alpha^2 on held-out texts."""
     torch.manual_seed(0)
     model = make_self_explaining(tiny_adapter("bert", seed=3), lam=lam, max_width=3, seed=0)
     filler = "the movie was shown on a rainy day in town".split()
@@ -156,23 +157,23 @@ def train_toy(lam: float, steps: int = 40) -> float:
             labels.append(label)
         return model.encode(texts), torch.tensor(labels)
 
-    params = list(model.model.parameters())
+    params = list(model.head.parameters())
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(params, lr=3e-3)
-    model.model.train()
+    model.head.train()
     for _ in range(steps):
         batch, labels = sample(16)
         loss = torch.nn.functional.cross_entropy(model.forward(batch).logits, labels)
         (loss + model.auxiliary_loss()).backward()
         optimizer.step()
         optimizer.zero_grad()
-    model.model.eval()
+    model.head.eval()
     batch, _ = sample(32)
     return float((model.span_weights(batch).alpha ** 2).sum((1, 2)).mean())
 
 
 def test_sharpness_regulariser_makes_alpha_peakier():
-    flat, sharp = train_toy(0.0), train_toy(2.0)
-    assert sharp > flat + 0.1, (flat, sharp)
+    flat, sharp = train_toy(0.0), train_toy(4.0)
+    assert sharp > 2 * flat, (flat, sharp)
     assert not math.isnan(flat)

@@ -46,7 +46,13 @@ def sample(logits: torch.Tensor, temperature: float = TEMPERATURE, low: float = 
     u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype)
     u = u.clamp(EPSILON, 1 - EPSILON).to(logits.device)
     s = torch.sigmoid((torch.log(u) - torch.log1p(-u) + logits) / temperature)
-    return (s * (high - low) + low).clamp(0.0, 1.0)
+    z = (s * (high - low) + low).clamp(min=0.0)
+    if high > 1:
+        return z.clamp(max=1.0)
+    # r = 1: s < 1 in exact arithmetic, but the sigmoid rounds to 1 for large arguments;
+    # such samples become the largest float below 1, so 1 itself is never drawn
+    one = torch.ones((), dtype=z.dtype, device=z.device)
+    return torch.minimum(z, torch.nextafter(one, torch.zeros_like(one)))
 
 
 def log_prob_open(logits: torch.Tensor, temperature: float = TEMPERATURE, low: float = STRETCH_LOW,

@@ -211,7 +211,7 @@ def fit(adapter: ModelAdapter, dataset, gate: str = "input", *, out: str | Path 
                 save_checkpoint()
         history.append({"epoch": epoch + 1, "steps": len(kls), "kl": _mean(kls),
                         "kept": _mean(kepts), "seconds": time.perf_counter() - tic,
-                        "multipliers": [round(float(a), 4) for a in multipliers]})
+                        "multipliers": [round(float(a), 4) for a in multipliers.detach()]})
         save_checkpoint()
     bar.close()
     probe.info = {"settings": settings, "history": history, "steps": step,

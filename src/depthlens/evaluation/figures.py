@@ -3,14 +3,15 @@
 Drawn on matplotlib's Agg canvas directly (no pyplot state, any backend).
 The word-cloud layout is our own (the ``wordcloud`` package is not needed):
 words are sized linearly by weight and placed greedily, heaviest first, at
-the first point of an Archimedean spiral where their box overlaps no placed word.
+the first point of a spiral (out from the centre) where their box overlaps no
+placed word; box sizes are measured once per word, the search is vectorised.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -60,33 +61,38 @@ def word_cloud(weights: Sequence[tuple[str, float]], path: str | Path, title: st
         fig.suptitle(title)
     renderer = canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
-    placed = []
+    placed = np.zeros((0, 4))                       # x0, y0, x1, y1 in display units
     top = items[0][1] if items else 1.0
     low = items[-1][1] if items else 0.0
     colours = ["#1b4f72", "#7b241c", "#186a3b", "#6c3483", "#b9770e", "#17202a"]
+    spiral = _spiral()
     for i, (word, weight) in enumerate(items):
         rel = 1.0 if top == low else (weight - low) / (top - low)
         text = ax.text(0.5, 0.5, word, fontsize=min_size + rel * (max_size - min_size),
                        ha="center", va="center", color=colours[i % len(colours)])
-        for x, y in _spiral():
-            text.set_position((x, y))
-            box = text.get_window_extent(renderer).expanded(1.04, 1.08)
-            inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
-                      and box.y1 <= frame.y1)
-            if inside and not any(box.overlaps(b) for b in placed):
-                placed.append(box)
-                break
-        else:
+        box = text.get_window_extent(renderer)
+        half = np.array([box.width * 0.52, box.height * 0.54])
+        centres = np.c_[frame.x0 + spiral[:, 0] * frame.width, frame.y0 + spiral[:, 1] * frame.height]
+        lo, hi = centres - half, centres + half
+        fits = ((lo[:, 0] >= frame.x0) & (lo[:, 1] >= frame.y0)
+                & (hi[:, 0] <= frame.x1) & (hi[:, 1] <= frame.y1))
+        for b in placed:
+            fits &= (hi[:, 0] <= b[0]) | (lo[:, 0] >= b[2]) | (hi[:, 1] <= b[1]) | (lo[:, 1] >= b[3])
+        free = np.flatnonzero(fits)
+        if free.size == 0:
             text.remove()
+            continue
+        j = free[0]
+        text.set_position(tuple(spiral[j]))
+        placed = np.vstack([placed, np.r_[lo[j], hi[j]]])
     return _save(fig, path)
 
 
-def _spiral(steps: int = 1500):
-    """Points (x, y) in axes coordinates on a spiral out from the centre."""
-    for i in range(steps):
-        t = 0.15 * i
-        r = 0.0045 * t
-        yield 0.5 + 1.4 * r * math.cos(t), 0.5 + r * math.sin(t)
+def _spiral(steps: int = 3000) -> np.ndarray:
+    """(steps, 2) points in axes coordinates on a spiral out from the centre."""
+    t = 0.1 * np.arange(steps)
+    r = 0.003 * t
+    return np.c_[0.5 + 1.4 * r * np.cos(t), 0.5 + r * np.sin(t)]
 
 
 def _save(fig: Figure, path: str | Path) -> str:

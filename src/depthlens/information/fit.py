@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import os
 import torch
 import torch.nn.functional as F
 
@@ -133,7 +134,7 @@ def fit_noise(problem: NoiseProblem, settings: FitSettings) -> NoiseFit:
     settings.check()
     n, t = problem.perturb.shape
     p = problem.embeds.shape[-1] if settings.per_dimension else 1
-    rho = torch.zeros(n, t, p)
+    rho = torch.full((n, t, p), float(os.environ.get("RHO0", "0")))
     first, second = torch.zeros_like(rho), torch.zeros_like(rho)
     window_rho, window_loss = torch.zeros_like(rho), torch.zeros(n)
     previous = torch.full((n,), float("nan"))

@@ -64,9 +64,13 @@ class SymbolVocab:
 
 
 class Seq2SeqLSTM(nn.Module):
-    """Encoder: embeddings + L single-layer (bi)LSTMs, (B, T, D). Decoder: an LSTMCell fed
-    [previous token; previous attentional state], general (Luong) attention over the
-    encoder states, attentional state h~ = tanh(W [context; h]) (B, D), logits W_o h~ (B, V).
+    """Encoder: embeddings + L single-layer (bi)LSTMs, states (B, T, D).
+
+    Decoder: an LSTMCell fed [previous token; previous attentional state];
+    bilinear attention whose keys are the encoder states plus a convolution of
+    the previous step's attention weights (location-aware, Chorowski et al.
+    2015: this makes the step-by-step leftward shift easy to learn); attentional
+    state h~ = tanh(W [context; h]) (B, D); logits W_o h~ (B, V).
     """
 
     def __init__(self, vocab_size: int, dim: int = 64, layers: int = 1, bidirectional: bool = True,
@@ -96,7 +100,7 @@ class Seq2SeqLSTM(nn.Module):
         return x
 
     def start(self, memory: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Initial decoder carry: h, c, attentional state (B, D) and attention weights (B, T), zeros."""
+        """Initial carry, all zeros: h, c, attentional state (B, D), attention weights (B, T)."""
         zeros = memory.new_zeros(memory.shape[0], memory.shape[2])
         return zeros, zeros, zeros, memory.new_zeros(memory.shape[:2])
 
@@ -115,7 +119,8 @@ class Seq2SeqLSTM(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 decoder_inputs: torch.Tensor, inputs_embeds: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher forcing on decoder_inputs (B, S): logits (B, S, V), attentional states (B, S, D)."""
+        """Teacher forcing on decoder_inputs (B, S): logits (B, S, V), attentional states
+        (B, S, D)."""
         memory = self.encode(input_ids, attention_mask, inputs_embeds)
         carry = self.start(memory)
         logits, states = [], []
@@ -131,6 +136,8 @@ class Seq2SeqAdapter(ModelAdapter):
 
     labels are the vocabulary tokens (logits are (B, V)); the gold output at
     step t of an example with n tokens is its token n-1-t, or [EOS] at t = n.
+    The teacher-forced prefix is read from ``batch.tokens``, so methods that
+    replace input ids or embeddings still condition on the gold prefix.
     """
 
     supports_pairs = False
@@ -173,7 +180,8 @@ class Seq2SeqAdapter(ModelAdapter):
         texts = list(texts)
         _check_texts(texts, "text")
         if pairs is not None:
-            raise InputError(f"model {self.name!r} takes single texts, not pairs; drop the pair (--pair)")
+            raise InputError(f"model {self.name!r} takes single texts, not pairs; "
+                             f"drop the pair (--pair)")
         vocab = self.tokenizer
         tokens, offsets, warnings = [], [], []
         for i, text in enumerate(texts):
@@ -181,8 +189,9 @@ class Seq2SeqAdapter(ModelAdapter):
             notes = []
             if len(words) > self.max_length:
                 if not truncate:
-                    raise InputError(f"text {i} is {len(words)} tokens; model {self.name!r} takes at "
-                                     f"most {self.max_length}; shorten it or pass truncate=True (--truncate)")
+                    raise InputError(
+                        f"text {i} is {len(words)} tokens; model {self.name!r} takes at most "
+                        f"{self.max_length}; shorten it or pass truncate=True (--truncate)")
                 notes.append(f"truncated from {len(words)} to {self.max_length} tokens")
                 words = words[:self.max_length]
             unknown = sorted({m.group() for m in words} - set(vocab.tokens))
@@ -296,8 +305,10 @@ def train_seq2seq_reverse(n_train: int = 5000, seed: int = 0, epochs: int = 30,
     ``target`` (or after ``epochs``). Returns (adapter, held-out exact match).
     """
     for what, value in (("n_train", n_train), ("epochs", epochs), ("vocab_size", vocab_size),
-                        ("heldout", heldout), ("batch_size", batch_size)):
+                        ("heldout", heldout), ("batch_size", batch_size), ("dim", dim)):
         check_int(what, value, 1)
+    if dim % 2:
+        raise InputError(f"dim must be even (bidirectional encoder); got {dim}")
     if not (len(length) == 2 and 1 <= length[0] <= length[1]):
         raise InputError(f"length must be (min, max) with 1 <= min <= max; got {length!r}")
     rng = random.Random(seed)
@@ -320,7 +331,8 @@ def train_seq2seq_reverse(n_train: int = 5000, seed: int = 0, epochs: int = 30,
                 sub = train.select(index.tolist())
                 gold = adapter.gold(sub)
                 bos = torch.full((len(sub), 1), vocab.bos_token_id, dtype=torch.long)
-                logits, _ = model(sub.input_ids, sub.attention_mask, torch.cat([bos, gold[:, :-1]], 1))
+                logits, _ = model(sub.input_ids, sub.attention_mask,
+                                  torch.cat([bos, gold[:, :-1]], 1))
                 loss = F.cross_entropy(logits.flatten(0, 1), gold.flatten(),
                                        ignore_index=vocab.pad_token_id)
                 optimizer.zero_grad()

@@ -57,7 +57,8 @@ class Embeddings(nn.Module):
             self.norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, words: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, words: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         if self.positional:
             positions = torch.arange(words.shape[1], device=words.device)
             types = torch.zeros_like(positions) if token_type_ids is None else token_type_ids
@@ -110,7 +111,8 @@ class TransformerBlock(nn.Module):
         self.heads = heads
         self.query, self.key, self.value, self.output = (nn.Linear(dim, dim) for _ in range(4))
         self.attention_norm = nn.LayerNorm(dim)
-        self.feed_forward = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.feed_forward = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(),
+                                          nn.Linear(4 * dim, dim))
         self.output_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 
@@ -152,11 +154,13 @@ class SmallClassifier(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_labels))
 
     def make_block(self) -> nn.Module:
+        """One block: forward(x (B, T, D), mask (B, T)) -> (state (B, T, D), probs or None)."""
         raise NotImplementedError
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None,
-                inputs_embeds: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                inputs_embeds: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Logits (B, C) and per-block attention probabilities (empty without attention)."""
         words = self.embeddings.word(input_ids) if inputs_embeds is None else inputs_embeds
         x = self.embeddings(words, token_type_ids)
