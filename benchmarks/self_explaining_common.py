@@ -77,8 +77,11 @@ def fit(adapter, train, *, dev=None, test=None, epochs: int, lr: float, batch_si
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            losses.append(float(loss))
-            aux_values.append(float(aux))
+            losses.append(loss.item())
+            aux_values.append(aux.item())
+            if len(losses) % 50 == 0:
+                log(f"epoch {epoch + 1} step {len(losses)}: ce {sum(losses[-50:]) / 50:.4f} "
+                    f"({time.perf_counter() - start:.0f}s)")
         model.eval()
         row = {"epoch": epoch + 1, "train_ce": sum(losses) / len(losses),
                "train_aux": sum(aux_values) / len(aux_values),

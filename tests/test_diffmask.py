@@ -233,7 +233,7 @@ def test_toy_task_and_model():
     adapter = ToyAdapter(ToyModel())
     batch = adapter.encode([e.text for e in train.examples[:8]])
     out = adapter.forward(batch, output_states=True)
-    assert [h.shape[-1] for h in out.states] == [192, 2, 64]
+    assert [h.shape[-1] for h in out.states] == [64, 2, 64]
     # the GRU reads digit positions only: gating the query's feed-forward states changes nothing
     z = torch.ones(batch.input_ids.shape)
     z[:, :QUERY] = 0

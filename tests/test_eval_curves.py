@@ -67,15 +67,16 @@ def test_batched_equals_one_by_one_and_duplicates_are_forwarded_once(bert):
 
     exps = explain_many(bert, TEXTS, "gradient")
     for mode, drop in (("mask", True), ("delete", False)):
-        kw = dict(fractions=[0, 0.3, 0.7, 1], orders=("explanation",), mode=mode,
-                  drop_attention=drop)
+        kw = dict(fractions=[0, 0.3, 0.7, 1], orders=("explanation", "random"),
+                  random_orders=3, mode=mode, drop_attention=drop)
         together = game_curves(bert, exps, batch_size=7, **kw)
         for i, e in enumerate(exps):
             alone = game_curves(bert, [e], **kw)
             for key, curve in alone.curves.items():
                 np.testing.assert_allclose(together.curves[key].probability[i],
                                            curve.probability[0], atol=1e-5)
-    # f = 0 of hiding and f = 1 of revealing are the unperturbed input: forwarded once
+    # f = 0 of hiding and f = 1 of revealing are the unperturbed input under every order
+    # (and f = 1 of hiding the fully erased one): forwarded once
     cost = together.cost
     assert cost["forward_inputs"] < cost["perturbed_inputs"]
     assert cost["forward_batches"] == math.ceil(cost["forward_inputs"] / 7)
@@ -117,3 +118,16 @@ def test_errors_on_bad_input(additive):
         evaluate(additive, [exp], ["hiding"], rationales=[[(0, 4)]])
     with pytest.raises(InputError, match="scores must have"):
         from_scores(additive, "good bad the", [1.0, 2.0])
+
+
+def test_layer_rows_chosen_by_index_name_or_cli_string(bert):
+    from depthlens.api import explain_many
+
+    exps = explain_many(bert, TEXTS[:3], "gradient", layer="all")    # rows: embeddings, layer 1, 2
+    values = [evaluate(bert, exps, ["comprehensiveness"], layer=layer)["comprehensiveness"].value
+              for layer in (None, -1, 2, "2", "layer 2")]
+    assert max(values) - min(values) == 0.0
+    first = evaluate(bert, exps, ["comprehensiveness"], layer="embeddings")["comprehensiveness"]
+    assert first.value != values[0]
+    with pytest.raises(InputError, match="layer must be one of"):
+        evaluate(bert, exps, ["comprehensiveness"], layer="layer 7")

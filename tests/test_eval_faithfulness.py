@@ -42,14 +42,14 @@ def test_erasure_modes_agree_on_the_additive_model(additive, good_bad_the):
 
 def test_discrete_rationale_spans(additive, good_bad_the):
     # rationale "bad" (characters 5..8): comprehensiveness = p(x) - p(good the)
-    f = faithfulness(additive, [good_bad_the], rationales=[[(5, 8)]])
+    f = faithfulness(additive, [good_bad_the], spans=[[(5, 8)]])
     assert f.comprehensiveness[0, 0] == pytest.approx(sigmoid(1.5) - sigmoid(2.5), abs=1e-6)
     assert f.sufficiency[0, 0] == pytest.approx(sigmoid(1.5) - sigmoid(-1.0), abs=1e-6)
     # the same rationale as a token mask; an example without rationale is NaN and skipped
     res = evaluate(additive, [good_bad_the, good_bad_the], ["comprehensiveness"],
-                   rationales=[[0, 0, 1, 0, 0], []])["comprehensiveness"]
+                   spans=[[0, 0, 1, 0, 0], []])["comprehensiveness"]
     assert res.value == pytest.approx(sigmoid(1.5) - sigmoid(2.5), abs=1e-6)
-    assert math.isnan(res.per_example[1]) and res.details["n_without_rationale"] == 1
+    assert math.isnan(res.per_example[1]) and res.details["n_without_spans"] == 1
 
 
 def test_oracle_is_more_comprehensive_and_sufficient_than_anti_oracle(additive):
@@ -59,10 +59,22 @@ def test_oracle_is_more_comprehensive_and_sufficient_than_anti_oracle(additive):
     assert good["sufficiency"].value < bad["sufficiency"].value
 
 
-def test_rationale_errors(additive, good_bad_the):
+def test_spans_of_the_explanation_itself(additive):
+    from depthlens.explanation import Span
+
+    spanned = from_scores(additive, "good bad the", [2.0, -1.0, 0.5])
+    spanned.spans = [Span(5, 8, score=1.0)]
+    res = evaluate(additive, [spanned], ["sufficiency"], spans="explanation")["sufficiency"]
+    assert res.value == pytest.approx(sigmoid(1.5) - sigmoid(-1.0), abs=1e-6)
+    assert res.details["aopc"] is False
+
+
+def test_span_errors(additive, good_bad_the):
     with pytest.raises(InputError, match="one entry per explanation"):
-        faithfulness(additive, [good_bad_the], rationales=[[(0, 4)], [(0, 4)]])
+        faithfulness(additive, [good_bad_the], spans=[[(0, 4)], [(0, 4)]])
     with pytest.raises(InputError, match="one entry per token"):
-        faithfulness(additive, [good_bad_the], rationales=[[1, 0]])
+        faithfulness(additive, [good_bad_the], spans=[[1, 0]])
+    with pytest.raises(InputError, match="'explanation'"):
+        faithfulness(additive, [good_bad_the], spans="human")
     with pytest.raises(InputError, match="start <= end"):
-        faithfulness(additive, [good_bad_the], rationales=[[(4, 0)]])
+        faithfulness(additive, [good_bad_the], spans=[[(4, 0)]])

@@ -57,3 +57,11 @@ def test_stability_needs_a_seeded_method_or_runs(bert, gradients):
     external = [from_scores(bert, TEXTS[0], np.arange(6.0))]
     with pytest.raises(InputError, match="cannot be re-run"):
         evaluate(bert, external, ["randomisation"])
+
+
+def test_stability_of_a_seeded_method_rerun_per_seed(bert):
+    noisy = explain_many(bert, TEXTS[:2], "smoothgrad", n_samples=2, noise=0.5)
+    varies = evaluate(bert, noisy, ["stability"], seeds="0,1")["stability"]
+    assert varies.value > 0 and varies.details["runs"] == 2
+    exact = explain_many(bert, TEXTS[:2], "smoothgrad", n_samples=2, noise=0.0)
+    assert evaluate(bert, exact, ["stability"], seeds=[0, 1])["stability"].value == 0.0

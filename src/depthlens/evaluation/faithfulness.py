@@ -6,8 +6,9 @@ With p the probability of the explanation's target class and r a rationale,
 * sufficiency       = p(x) - p(r)       (the rationale alone suffices; lower is better)
 
 r is either the top ceil(b * n) real tokens for each bin b, averaged over
-bins (AOPC; ERASER bins {1, 5, 10, 20, 50}%), or a discrete rationale given
-as character spans / token masks per example. Both reuse the hide/reveal
+bins (AOPC; ERASER bins {1, 5, 10, 20, 50}%), or the explanation's discrete
+rationale, ``spans``: per example character spans or a token mask, or
+'explanation' for each Explanation's own ``spans``. Both reuse the hide/reveal
 engine of :mod:`.erasure_curves`: x \\ r is the Hiding game at fraction b and
 r alone is the Revealing game. The default erasure deletes the tokens, as
 ERASER does.
@@ -20,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..explanation import Explanation
 from ..models.adapter import ModelAdapter
 from .erasure_curves import GAMES, game_curves, perturbed_probabilities
@@ -64,26 +66,31 @@ class Faithfulness:
 
 def faithfulness(adapter: ModelAdapter, explanations: Sequence[Explanation], *,
                  bins: Sequence[float] | str = ERASER_BINS, layer: int | str | None = None,
-                 rationales: Sequence[Any] | None = None, mode: str = "delete",
+                 spans: Sequence[Any] | str | None = None, mode: str = "delete",
                  drop_attention: bool = False, batch_size: int = 64) -> Faithfulness:
     """Erase the rationales of all examples in one batched pass.
 
-    rationales: None = top-token bins of ``layer``'s scores; else one rationale
-    per example (character spans or a token mask, see :mod:`.units`).
+    spans: None = top-token bins of ``layer``'s scores; 'explanation' = each
+    Explanation's own ``spans``; else one discrete rationale per example
+    (character spans or a token mask, see :mod:`.units`).
     """
     explanations = list(explanations)
-    if rationales is None:
+    if spans is None:
         run = game_curves(adapter, explanations, games=GAMES, fractions=bins, layer=layer,
                           orders=("explanation",), mode=mode, drop_attention=drop_attention,
                           batch_size=batch_size)
         hide, reveal = run.curves[("hide", "explanation")], run.curves[("reveal", "explanation")]
         return Faithfulness(run.full_probability, hide.probability, reveal.probability,
                             hide.fractions.tolist(), run.cost)
-    rationales = one_per_explanation(rationales, len(explanations), "rationales")
+    if spans == "explanation":
+        spans = [e.spans for e in explanations]
+    elif isinstance(spans, str):
+        raise InputError(f"spans must be 'explanation' or one rationale per example; got {spans!r}")
+    spans = one_per_explanation(spans, len(explanations), "spans")
     batch = encode_explanations(adapter, explanations)
     real = ~batch.special_mask
     mask = torch.zeros_like(real)
-    for i, (e, r) in enumerate(zip(explanations, rationales)):
+    for i, (e, r) in enumerate(zip(explanations, spans)):
         mask[i, :len(e.tokens)] = torch.from_numpy(rationale_token_mask(e, r))
     n = len(explanations)
     hide = torch.cat([torch.zeros_like(real), mask, real & ~mask])
@@ -101,10 +108,10 @@ def faithfulness(adapter: ModelAdapter, explanations: Sequence[Explanation], *,
 @register(COMPREHENSIVENESS)
 def comprehensiveness(adapter: ModelAdapter, explanations: Sequence[Explanation], *,
                       bins: Sequence[float] | str = ERASER_BINS, layer: int | str | None = None,
-                      rationales: Sequence[Any] | None = None, mode: str = "delete",
+                      spans: Sequence[Any] | str | None = None, mode: str = "delete",
                       drop_attention: bool = False, batch_size: int = 64) -> MetricResult:
-    """AOPC comprehensiveness over ``bins`` (or for the given ``rationales``); see module doc."""
-    f = faithfulness(adapter, explanations, bins=bins, layer=layer, rationales=rationales,
+    """AOPC comprehensiveness over ``bins`` (or for the discrete ``spans``); see module doc."""
+    f = faithfulness(adapter, explanations, bins=bins, layer=layer, spans=spans,
                      mode=mode, drop_attention=drop_attention, batch_size=batch_size)
     return _result(COMPREHENSIVENESS, f, f.comprehensiveness, mode, drop_attention)
 
@@ -112,10 +119,10 @@ def comprehensiveness(adapter: ModelAdapter, explanations: Sequence[Explanation]
 @register(SUFFICIENCY)
 def sufficiency(adapter: ModelAdapter, explanations: Sequence[Explanation], *,
                 bins: Sequence[float] | str = ERASER_BINS, layer: int | str | None = None,
-                rationales: Sequence[Any] | None = None, mode: str = "delete",
+                spans: Sequence[Any] | str | None = None, mode: str = "delete",
                 drop_attention: bool = False, batch_size: int = 64) -> MetricResult:
-    """AOPC sufficiency over ``bins`` (or for the given ``rationales``); see module doc."""
-    f = faithfulness(adapter, explanations, bins=bins, layer=layer, rationales=rationales,
+    """AOPC sufficiency over ``bins`` (or for the discrete ``spans``); see module doc."""
+    f = faithfulness(adapter, explanations, bins=bins, layer=layer, spans=spans,
                      mode=mode, drop_attention=drop_attention, batch_size=batch_size)
     return _result(SUFFICIENCY, f, f.sufficiency, mode, drop_attention)
 
@@ -125,7 +132,7 @@ def _result(spec: Spec, f: Faithfulness, values: np.ndarray, mode: str,
     per_example = values.mean(axis=1)
     details: dict[str, Any] = {"aopc": f.bins is not None, "mode": mode,
                                "drop_attention": drop_attention, "cost": f.cost,
-                               "n_without_rationale": int(np.isnan(per_example).sum())}
+                               "n_without_spans": int(np.isnan(per_example).sum())}
     if f.bins is not None:
         details["bins"] = f.bins
         details["per_bin"] = values.mean(axis=0).tolist()

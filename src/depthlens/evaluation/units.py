@@ -24,12 +24,10 @@ LEVELS = ("token", "word")
 class Units:
     """n scored units of one explanation.
 
-    scores: (n,). extents: (start, end, sequence) characters of each unit.
-    positions: token positions of each unit.
+    scores: (n,). positions: the token positions of each unit.
     """
 
     scores: np.ndarray
-    extents: list[tuple[int, int, int]]
     positions: list[list[int]]
 
 
@@ -53,12 +51,10 @@ def units(explanation: Explanation, layer: int | str | None = None, level: str =
     row = row_index(explanation, layer)
     if level == "token":
         pos = real_positions(explanation)
-        extents = [(*explanation.offsets[p], explanation.sequence_ids[p] or 0) for p in pos]
-        return Units(explanation.scores[row, pos], extents, [[int(p)] for p in pos])
+        return Units(explanation.scores[row, pos], [[int(p)] for p in pos])
     if level == "word":
         words, scores = explanation.word_scores(aggregate)
-        return Units(scores[row], [(w.start, w.end, w.sequence) for w in words],
-                     [w.positions for w in words])
+        return Units(scores[row], [w.positions for w in words])
     raise InputError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
 
 
@@ -66,7 +62,7 @@ def rationale_token_mask(explanation: Explanation, rationale: Any) -> np.ndarray
     """(n_tokens,) bool: tokens inside the rationale (special tokens always False)."""
     n = len(explanation.tokens)
     real = np.array([w is not None for w in explanation.word_ids])
-    items = list(rationale)
+    items = list(rationale.tolist() if hasattr(rationale, "tolist") else rationale)
     if items and all(np.isscalar(x) for x in items):
         if len(items) != n:
             raise InputError(f"a rationale mask must have one entry per token ({n}); "

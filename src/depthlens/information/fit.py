@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import os
 import torch
 import torch.nn.functional as F
 
@@ -33,6 +32,7 @@ from ..errors import InputError
 
 Phi = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
+INIT_RHO = -4.0  # sigma starts at sigmoid(-4) = 1.8% of the cap: nearly noise-free
 
 
 @dataclass
@@ -134,7 +134,7 @@ def fit_noise(problem: NoiseProblem, settings: FitSettings) -> NoiseFit:
     settings.check()
     n, t = problem.perturb.shape
     p = problem.embeds.shape[-1] if settings.per_dimension else 1
-    rho = torch.full((n, t, p), float(os.environ.get("RHO0", "0")))
+    rho = torch.full((n, t, p), INIT_RHO)
     first, second = torch.zeros_like(rho), torch.zeros_like(rho)
     window_rho, window_loss = torch.zeros_like(rho), torch.zeros(n)
     previous = torch.full((n,), float("nan"))

