@@ -96,8 +96,7 @@ def test_running_average_of_eq_9(bert_adapter):
         torch.nn.init.normal_(scorer.bilinear, std=0.1)
     with torch.no_grad():
         states = bert_adapter.forward(batch, output_states=True).states
-        raw = [probe.scorers[l](h * probe.scales[l], h * probe.scales[l])
-               for l, h in enumerate(states)]
+        raw = [probe.scorers[l](h, h) for l, h in enumerate(states)]
         gamma = probe.gate_logits(states)
     torch.testing.assert_close(gamma[:, 0], raw[0])
     for l in range(1, 3):

@@ -9,7 +9,7 @@ import torch
 from depthlens.api import explain_many
 from depthlens.errors import InputError, UnknownNameError
 from depthlens.evaluation import evaluate, from_scores, results_table, save_results
-from depthlens.evaluation.__main__ import main
+from depthlens.cli import main as cli_main
 from depthlens.evaluation.overlap import class_word_weights
 from depthlens.explanation import ExplanationSet
 from test_eval_support import TEXTS, additive, bert, one_thread  # noqa: F401 (fixtures)
@@ -69,9 +69,9 @@ def test_jsonl_round_trip_results_json_and_cli(additive, tmp_path, capsys):
     assert "comprehensiveness" in results_table(res) and "higher" in results_table(res)
     with pytest.raises(UnknownNameError, match="hiding"):
         evaluate(additive, exps, ["hidding"])
-    assert main(["--model", "/nonexistent/model", "--explanations", str(path)]) == 1
+    assert cli_main(["evaluate", "--model", "/nonexistent/model", "--explanations", str(path)]) == 1
     assert "error:" in capsys.readouterr().err
-    assert main(["--list"]) == 0
+    assert cli_main(["evaluate", "--list"]) == 0
     assert "token_overlap" in capsys.readouterr().out
 
 

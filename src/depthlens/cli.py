@@ -1,4 +1,5 @@
-"""Command line: depthlens methods | models | explain | train | fit-lm-head | serve | demo.
+"""Command line: depthlens methods | models | explain | evaluate | benchmark | report | train |
+fit-lm-head | serve | demo.
 
 Every DepthlensError becomes one line on stderr and exit code 1 (no traceback).
 """
@@ -88,6 +89,51 @@ def _write(out: Path, explanations) -> None:
         write_html(out, explanations, title="depthlens explanation")
 
 
+def cmd_evaluate(args) -> None:
+    from .evaluation import FAITHFULNESS_METRICS, evaluate, results_table, save_results
+    from .evaluation.datasets import data_arguments
+    from .explanation import ExplanationSet
+    from .registry import METRICS
+
+    if args.list:
+        for entry in METRICS.entries():
+            print(f"{entry.name:20s} {entry.summary}")
+        return
+    if not args.model or not args.explanations:
+        raise InputError("--model and --explanations are required (or --list)")
+    metrics = args.metric or list(FAITHFULNESS_METRICS)
+    kw = parse_params(args.param)
+    explanations = ExplanationSet.load(args.explanations)
+    wanted = {p for name in metrics for p in METRICS.get(name).params}
+    if args.out_dir and "out_dir" in wanted:
+        kw["out_dir"] = args.out_dir
+    if args.data:
+        kw.update(data_arguments(args.data, explanations, wanted))
+    results = evaluate(args.model, explanations, metrics, **kw)
+    if args.out:
+        save_results(results, args.out)
+    print(results_table(results))
+
+
+def cmd_benchmark(args) -> None:
+    from .benchmark import format_table, run_benchmark
+    from .viz.report import build_report
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    out = Path(args.out or f"runs/{Path(args.model).name}-{args.data.replace(':', '-')}")
+    table = run_benchmark(args.model, args.data, methods, out, metrics,
+                          batch_size=args.batch_size)
+    print(format_table(table))
+    print(f"report: {build_report(out).resolve()}")
+
+
+def cmd_report(args) -> None:
+    from .viz.report import build_report
+
+    print(f"report: {build_report(args.run_dir).resolve()}")
+
+
 def cmd_train(args) -> None:
     from .training import run_train
 
@@ -150,6 +196,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-color", action="store_true")
     s.set_defaults(handler=cmd_explain)
 
+    s = sub.add_parser("evaluate", help="evaluate saved explanations (faithfulness, plausibility…)")
+    s.add_argument("--model", help="model name or checkpoint directory")
+    s.add_argument("--explanations", help="JSONL file of explanations")
+    s.add_argument("--metric", action="append", default=[],
+                   help="metric name (repeatable; default hiding, revealing, comprehensiveness, "
+                        "sufficiency)")
+    s.add_argument("--data", help="data split for gold labels and rationales, e.g. sst2:dev")
+    s.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="metric parameter, e.g. layer=6")
+    s.add_argument("--out", help="write all results (curves, per-example values) as JSON")
+    s.add_argument("--out-dir", default="", help="directory for PNG curves and word clouds")
+    s.add_argument("--list", action="store_true", help="list the metrics and exit")
+    s.set_defaults(handler=cmd_evaluate)
+
+    s = sub.add_parser("benchmark", help="explain and evaluate a data split with several methods")
+    s.add_argument("--model", required=True)
+    s.add_argument("--data", required=True, help="e.g. sst2:dev or sst2_trees:dev:200")
+    s.add_argument("--methods", default="gradient,grad_x_input,integrated_gradients,occlusion",
+                   help="comma-separated method names")
+    s.add_argument("--metrics", default="hiding,revealing,comprehensiveness,sufficiency",
+                   help="comma-separated metric names (`depthlens evaluate --list`)")
+    s.add_argument("--out", help="run directory (default runs/MODEL-DATA); resumes if present")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.set_defaults(handler=cmd_benchmark)
+
+    s = sub.add_parser("report", help="build one HTML report from a run directory")
+    s.add_argument("run_dir")
+    s.set_defaults(handler=cmd_report)
+
     s = sub.add_parser("train", help="train a built-in model or fine-tune a HF checkpoint")
     s.add_argument("--model", required=True,
                    help="lstm | gru | cnn | transformer | HF checkpoint dir | default model")
@@ -182,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="explain a few SST-2 sentences and write an HTML page")
     s.add_argument("--model", default="minilm-sst2")
     s.add_argument("--out", default="depthlens-demo")
-    s.add_argument("--n", type=int, default=6)
+    s.add_argument("--n", type=int, default=24, help="number of SST-2 dev sentences")
     s.set_defaults(handler=cmd_demo)
     return p
 

@@ -1,35 +1,27 @@
-"""`depthlens demo`: explain a handful of SST-2 dev sentences and write an HTML page."""
+"""`depthlens demo`: explain a handful of SST-2 dev sentences, evaluate, and write a report."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from .api import explain_many, load_model
-from .explanation import ExplanationSet
+from .benchmark import format_table, run_benchmark
 from .registry import METHODS
+from .viz.report import build_report
 
-DEMO_METHODS = (("gradient", {"layer": "all"}), ("integrated_gradients", {}),
-                ("attention_norm", {}), ("occlusion", {}))
+DEMO_METHODS = ("gradient", "integrated_gradients", "occlusion", "attention_norm", "gradcam",
+                "decoded_gradcam")
+DEMO_METRICS = ("hiding", "revealing", "comprehensiveness", "sufficiency", "token_f1")
 
 
-def run_demo(model: str = "minilm-sst2", out_dir: Path = Path("depthlens-demo"), n: int = 6) -> Path:
-    """Build/load ``model``, explain ``n`` SST-2 dev sentences with several methods, write HTML."""
-    from .data import load
-    from .viz.html import write_html
+def run_demo(model: str = "minilm-sst2", out_dir: Path = Path("depthlens-demo"), n: int = 24) -> Path:
+    """Build/load ``model``, explain ``n`` SST-2 dev sentences (with phrase-level rationales)
+    with several methods, evaluate them and write ``out_dir/report.html``."""
+    from .api import load_model
 
     adapter = load_model(model)
-    data = load(f"sst2:dev:{n}")
-    explanations = ExplanationSet()
-    for method, params in DEMO_METHODS:
-        if method in METHODS.names():
-            explanations.extend(explain_many(adapter, data.texts, method, progress=True, **params))
-    correct = sum(e.predicted.index == ex.label for e, ex in
-                  zip(explanations[:len(data)], data.examples))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    explanations.save(out_dir / "explanations.jsonl")
-    page = out_dir / "report.html"
-    write_html(page, explanations, title=f"depthlens demo: {adapter.name} on SST-2 dev")
-    print(f"{adapter.name}: {correct}/{len(data)} demo sentences classified correctly; "
-          f"{len(explanations)} explanations", file=sys.stderr)
-    print(f"report: {page.resolve()}")
-    return page
+    methods = [m for m in DEMO_METHODS if m in METHODS.names()
+               and (m != "decoded_gradcam" or adapter.has_mlm_head)]
+    table = run_benchmark(model, f"sst2_trees:dev:{n}", methods, out_dir, DEMO_METRICS)
+    print(format_table(table))
+    report = build_report(out_dir)
+    print(f"report: {report.resolve()}")
+    return report

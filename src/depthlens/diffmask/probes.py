@@ -36,7 +36,12 @@ INIT_LOGIT = 3.0  # initial gate location: P(open) = sigmoid(3 + 0.32) = 0.97
 class BilinearScorer(nn.Module):
     """Eq. 8 for one layer: gamma_hat_i = a_i^T W1 h_i + W2 [a_i; h_i] + c, (B, T, Da), (B, T, Dh) -> (B, T).
 
-    W1 starts at zero and W2 near zero, so every gate starts open (c = INIT_LOGIT).
+    a and h are first standardised per dimension and divided by sqrt(D) (fixed
+    statistics, set by :meth:`calibrate`), so both have unit typical norm and
+    one learning rate suits every layer and model; an affine change of the
+    inputs keeps the score a bilinear + linear + constant function of the raw
+    states, i.e. eq. 8 reparameterised. W1 starts at zero and W2 near zero, so
+    every gate starts open (c = INIT_LOGIT).
     """
 
     def __init__(self, dim_a: int, dim_h: int):
@@ -45,8 +50,20 @@ class BilinearScorer(nn.Module):
         self.linear = nn.Linear(dim_a + dim_h, 1)
         nn.init.normal_(self.linear.weight, std=0.01)
         nn.init.constant_(self.linear.bias, INIT_LOGIT)
+        for name, dim in (("a", dim_a), ("h", dim_h)):
+            self.register_buffer(f"{name}_mean", torch.zeros(dim))
+            self.register_buffer(f"{name}_scale", torch.full((dim,), dim ** -0.5))
+
+    @torch.no_grad()
+    def calibrate(self, a: torch.Tensor, h: torch.Tensor) -> None:
+        """Set the statistics from (N, Da) and (N, Dh) example states."""
+        for name, x in (("a", a), ("h", h)):
+            getattr(self, f"{name}_mean").copy_(x.mean(0))
+            getattr(self, f"{name}_scale").copy_(1 / (x.std(0).clamp(min=1e-4) * x.shape[1] ** 0.5))
 
     def forward(self, a: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        a = (a - self.a_mean) * self.a_scale
+        h = (h - self.h_mean) * self.h_scale
         quadratic = torch.einsum("btd,de,bte->bt", a, self.bilinear, h)
         return quadratic + self.linear(torch.cat([a, h], -1))[..., 0]
 
@@ -54,9 +71,8 @@ class BilinearScorer(nn.Module):
 class DiffMaskProbe(nn.Module):
     """The interpreter g(.; phi) and the baselines of one gate kind for one model.
 
-    dims: widths D_0..D_L of the L+1 states; embed_dim: E. ``scales`` (L+1,)
-    rescale each layer's states to unit typical norm before scoring (set once
-    by :meth:`calibrate`), so one learning rate suits every layer and model.
+    dims: widths D_0..D_L of the L+1 states; embed_dim: E. Call
+    :meth:`calibrate` once with example states before fitting.
     """
 
     def __init__(self, gate: str, dims: list[int], embed_dim: int, model: str = ""):
@@ -68,7 +84,6 @@ class DiffMaskProbe(nn.Module):
             BilinearScorer(dims[0] if gate == "input" else d, d) for d in dims)
         widths = [embed_dim] if gate == "input" else dims
         self.baselines = nn.ParameterList(nn.Parameter(torch.zeros(w)) for w in widths)
-        self.register_buffer("scales", torch.ones(len(dims)))
         self.info: dict = {}
 
     @property
@@ -76,12 +91,16 @@ class DiffMaskProbe(nn.Module):
         return len(self.dims)
 
     # ------------------------------------------------------------ scoring
+    def _inputs(self, states: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(a, h) of every layer's scorer: a = state 0 for input gates, state l for hidden."""
+        return [(states[0] if self.gate == "input" else h, h) for h in states]
+
     @torch.no_grad()
     def calibrate(self, states: list[torch.Tensor], mask: torch.Tensor) -> None:
-        """Set ``scales[l]`` = 1 / mean norm of state l over the real positions of mask (B, T)."""
+        """Set every scorer's input statistics from the real positions of mask (B, T)."""
         real = mask.bool()
-        for l, h in enumerate(states):
-            self.scales[l] = 1.0 / h[real].norm(dim=-1).mean().clamp(min=1e-6)
+        for scorer, (a, h) in zip(self.scorers, self._inputs(states)):
+            scorer.calibrate(a[real], h[real])
 
     def check_states(self, states: list[torch.Tensor], adapter: ModelAdapter) -> None:
         """InputError unless the model's states have the widths this probe was fitted on."""
@@ -97,9 +116,8 @@ class DiffMaskProbe(nn.Module):
         Eq. 9: layer l >= 1 averages its own score with the mean of the scores
         of the layers below it, gamma^(l) = (gamma_hat^(l) + mean_{k<l} gamma_hat^(k)) / 2.
         """
-        feats = [h * self.scales[l] for l, h in enumerate(states)]
-        raw = torch.stack([scorer(feats[0] if self.gate == "input" else f, f)
-                           for scorer, f in zip(self.scorers, feats)], dim=1)
+        raw = torch.stack([scorer(a, h) for scorer, (a, h) in zip(self.scorers,
+                                                                  self._inputs(states))], dim=1)
         count = torch.arange(1, raw.shape[1], dtype=raw.dtype, device=raw.device)[None, :, None]
         below = torch.cumsum(raw, dim=1)[:, :-1] / count
         return torch.cat([raw[:, :1], (raw[:, 1:] + below) / 2], dim=1)

@@ -115,7 +115,12 @@ class ToyAdapter(ModelAdapter):
         return self.model(batch.input_ids, batch.attention_mask, inputs_embeds), []
 
     def encode(self, texts, pairs=None, truncate: bool = False) -> Batch:
-        """(B, T) ids of ``"n m | d1 ... dk"`` texts; n, m are words 0, 1, '|' is special."""
+        """(B, T) ids of ``"n m | d1 ... dk"`` texts.
+
+        The query (n, m, '|') is a side input, not part of the attributed
+        sequence: its three positions are special tokens (word id None), like
+        [CLS]; the digits are words 0..k-1.
+        """
         texts = list(texts)
         if pairs is not None:
             raise InputError(f"model {self.name!r} takes single texts, not pairs; drop the pair")
@@ -138,7 +143,7 @@ class ToyAdapter(ModelAdapter):
         ids = torch.full((len(texts), width), PAD_ID, dtype=torch.long)
         for i, words in enumerate(found):
             ids[i, :len(words)] = torch.tensor([VOCAB.index(w) for w, _ in words])
-        word_ids = [[0, 1, None] + list(range(2, len(w) - 1)) for w in found]
+        word_ids = [[None] * QUERY + list(range(len(w) - QUERY)) for w in found]
         return Batch(texts=texts, pairs=None, input_ids=ids,
                      attention_mask=(ids != PAD_ID).long(), token_type_ids=None,
                      tokens=[[w for w, _ in words] for words in found],

@@ -91,10 +91,11 @@ class SelfExplainingAdapter(ModelAdapter):
     def _logits(self, batch: Batch, inputs_embeds, output_attentions):
         """Encoder forward with its last state captured, then the span head: logits (B, C)."""
         with layer_hooks(self.encoder.layer_modules()[-1:]) as captured:
-            _, attentions = self.encoder._logits(batch, inputs_embeds, output_attentions)
+            encoded = self.encoder.forward(batch, inputs_embeds=inputs_embeds,
+                                           output_attentions=output_attentions)
         self.layout = WordLayout.of(batch)
         self.last = self.head(captured[0], self.layout)
-        return self.last.logits, attentions
+        return self.last.logits, encoded.attentions
 
     def auxiliary_loss(self) -> torch.Tensor:
         """lam x mean sharpness penalty of the last forward (scalar, in its autograd graph).

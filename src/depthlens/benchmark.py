@@ -1,0 +1,120 @@
+"""Explain a data split with several methods and evaluate them, resumably, into a run directory.
+
+Layout of RUN_DIR (every file written atomically, so an interrupted run
+resumes where it stopped and never reads a half-written file):
+    run.json                      model, data, methods, metrics, parameters
+    explanations/<method>.jsonl   one Explanation per example
+    results/<method>.json         {metric: MetricResult.to_dict()}
+    figures/<method>/*.png        curves and word clouds
+`depthlens report RUN_DIR` turns it into one HTML page.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .api import explain_many, load_model
+from .errors import InputError
+from .explanation import ExplanationSet
+from .io import atomic_write_text
+from .registry import METHODS, METRICS
+
+DEFAULT_METRICS = ("hiding", "revealing", "comprehensiveness", "sufficiency")
+
+
+def run_benchmark(model: str, data: str, methods: Sequence[str], out_dir: str | Path,
+                  metrics: Sequence[str] = DEFAULT_METRICS,
+                  method_params: dict[str, dict[str, Any]] | None = None,
+                  batch_size: int = 16, progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Explain ``data`` with every method, evaluate every metric; returns {method: {metric: dict}}.
+
+    Finished explanation files and metric results found in ``out_dir`` are
+    reused, so re-running after an interruption only does what is missing.
+    """
+    from .data import load
+    from .evaluation import evaluate
+    from .evaluation.datasets import data_arguments
+
+    from . import evaluation  # noqa: F401  (registers the metrics)
+
+    methods = list(methods)
+    for name in methods:
+        METHODS.get(name)
+    for name in metrics:
+        METRICS.get(name)
+    if not methods:
+        raise InputError("methods must name at least one method; see `depthlens methods`")
+    out = Path(out_dir)
+    dataset = load(data)
+    adapter = load_model(model)
+    manifest = {"model": model, "data": data, "methods": methods, "metrics": list(metrics),
+                "n": len(dataset), "method_params": method_params or {}}
+    _check_manifest(out, manifest)
+    atomic_write_text(out / "run.json", json.dumps(manifest, indent=1))
+    pairs = [ex.pair for ex in dataset] if dataset.examples[0].pair is not None else None
+    table: dict[str, dict[str, Any]] = {}
+    for method in methods:
+        exp_file = out / "explanations" / f"{method}.jsonl"
+        if exp_file.is_file() and len(ExplanationSet.load(exp_file)) == len(dataset):
+            explanations = ExplanationSet.load(exp_file)
+        else:
+            explanations = explain_many(adapter, dataset.texts, method, pairs=pairs,
+                                        batch_size=batch_size, truncate=True, progress=progress,
+                                        **(method_params or {}).get(method, {}))
+            explanations.save(exp_file)
+        res_file = out / "results" / f"{method}.json"
+        done = json.loads(res_file.read_text()) if res_file.is_file() else {}
+        missing = [m for m in metrics if m not in done]
+        if missing:
+            wanted = {p for m in missing for p in METRICS.get(m).params}
+            kw = data_arguments(data, explanations, wanted)
+            if "out_dir" in wanted:
+                kw["out_dir"] = str(out / "figures" / method)
+            for metric in missing:
+                entry = METRICS.get(metric)
+                params = {k: v for k, v in kw.items() if k in entry.params}
+                done[metric] = evaluate(adapter, explanations, [metric], **params)[metric].to_dict()
+                atomic_write_text(res_file, json.dumps(done, indent=1))
+                if progress:
+                    print(f"{method:>22} {metric:<18} {done[metric]['value']:.4f}",
+                          file=sys.stderr)
+        table[method] = done
+    return table
+
+
+def _check_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """Refuse to resume into a run made with another model or data split."""
+    old_file = out / "run.json"
+    if not old_file.is_file():
+        return
+    old = json.loads(old_file.read_text())
+    for key in ("model", "data"):
+        if old.get(key) != manifest[key]:
+            raise InputError(f"run directory {str(out)!r} holds a run with {key}={old.get(key)!r}; "
+                             f"got {manifest[key]!r}. Use another --out directory")
+
+
+def summary_rows(table: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per method (+ the random order), one column per metric."""
+    metrics = list(dict.fromkeys(m for res in table.values() for m in res))
+    rows = [[method] + [_fmt(res.get(m, {}).get("value")) for m in metrics]
+            for method, res in table.items()]
+    first = next(iter(table.values()), {})
+    random_row = ["random order"] + [_fmt(first.get(m, {}).get("details", {}).get("random_auc_accuracy"))
+                                     if m in ("hiding", "revealing") else "" for m in metrics]
+    if any(random_row[1:]):
+        rows.append(random_row)
+    return ["method"] + metrics, rows
+
+
+def format_table(table: dict[str, dict[str, Any]]) -> str:
+    header, rows = summary_rows(table)
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+                     for r in [header] + rows)
+
+
+def _fmt(value: Any) -> str:
+    return "" if value is None else f"{value:.4f}"

@@ -1,0 +1,125 @@
+"""`depthlens report RUN_DIR`: one self-contained HTML report of a benchmark run.
+
+The report shows the metric table (with ranges and directions), Hiding and
+Revealing curves of all methods against the random order in one figure each,
+every PNG the evaluation wrote (curves, word clouds), and links to a page of
+example explanations (all methods side by side). Figures are embedded as
+data: URIs, so the page is a single file; all text is escaped.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from ..errors import InputError
+from ..explanation import ExplanationSet
+from ..io import atomic_write_text
+from .html import write_html
+from .plots import curves_png
+
+EXAMPLES = 8
+GAMES = ("hiding", "revealing")
+_CSS = """body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;
+padding:0 1em}table{border-collapse:collapse;margin:1em 0}td,th{padding:4px 10px;
+border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}
+th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1em}
+.note{color:#555}code{background:#f3f3f3;padding:0 .3em}"""
+
+
+def build_report(run_dir: str | Path, examples: int = EXAMPLES) -> Path:
+    """Write RUN_DIR/report.html (and examples.html, figures/*_all.png); returns the report path."""
+    run = Path(run_dir)
+    manifest_file = run / "run.json"
+    if not manifest_file.is_file():
+        raise InputError(f"{str(run)!r} is not a depthlens run directory (no run.json); "
+                         f"create one with `depthlens benchmark --out {run}`")
+    manifest = json.loads(manifest_file.read_text())
+    results = {m: json.loads((run / "results" / f"{m}.json").read_text())
+               for m in manifest["methods"] if (run / "results" / f"{m}.json").is_file()}
+    explanations = ExplanationSet()
+    for method in manifest["methods"]:
+        f = run / "explanations" / f"{method}.jsonl"
+        if f.is_file():
+            explanations.extend(ExplanationSet.load(f)[:examples])
+    examples_page = write_html(run / "examples.html", _by_text(explanations),
+                               title=f"{manifest['model']} on {manifest['data']}: examples")
+    figures = [_game_figure(run, game, results) for game in GAMES]
+    figures = [f for f in figures if f is not None]
+    figures += sorted(p for p in (run / "figures").glob("*/*.png"))
+    page = _page(manifest, results, figures, examples_page.name)
+    out = run / "report.html"
+    atomic_write_text(out, page)
+    return out
+
+
+def _by_text(explanations: ExplanationSet) -> list:
+    """Order explanations so that all methods of one text are adjacent."""
+    order = {}
+    for e in explanations:
+        order.setdefault((e.text, e.pair), []).append(e)
+    return [e for group in order.values() for e in group]
+
+
+def _game_figure(run: Path, game: str, results: dict) -> Path | None:
+    curves = {}
+    for method, res in results.items():
+        if game in res:
+            c = res[game]["details"]["curves"]
+            curves[method] = (c["explanation"]["fractions"], c["explanation"]["accuracy"])
+            if "random" in c and "random order" not in curves:
+                curves["random order"] = (c["random"]["fractions"], c["random"]["accuracy"])
+    if not curves:
+        return None
+    return curves_png(curves, run / "figures" / f"{game}_all.png",
+                      xlabel="fraction of tokens " + ("hidden" if game == "hiding" else "revealed"),
+                      ylabel="accuracy", title=f"{game.capitalize()} game")
+
+
+def _page(manifest: dict, results: dict, figures: list[Path], examples_name: str) -> str:
+    e = html.escape
+    metrics = list(dict.fromkeys(m for res in results.values() for m in res))
+    head = "".join(f"<th>{e(m)}<br><small>{_direction(results, m)}</small></th>" for m in metrics)
+    rows = []
+    for method, res in results.items():
+        cells = "".join(f"<td>{_value(res.get(m))}</td>" for m in metrics)
+        rows.append(f"<tr><td>{e(method)}</td>{cells}</tr>")
+    first = next(iter(results.values()), {})
+    if any(g in first for g in GAMES):
+        cells = "".join(f"<td>{_num(first[m]['details'].get('random_auc_accuracy'))}</td>"
+                        if m in GAMES and m in first else "<td></td>" for m in metrics)
+        rows.append(f"<tr><td><i>random order</i></td>{cells}</tr>")
+    imgs = "".join(f'<figure><img alt="{e(p.stem)}" src="data:image/png;base64,'
+                   f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{e(p.stem)}'
+                   f"</figcaption></figure>" for p in figures)
+    title = f"depthlens report: {manifest['model']} on {manifest['data']}"
+    csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+            f"<title>{e(title)}</title><style>{_CSS}</style></head><body><h1>{e(title)}</h1>"
+            f'<p class="note">{manifest["n"]} examples, methods: {e(", ".join(manifest["methods"]))}.'
+            f" Hiding: accuracy area as the highest-scored tokens are masked first (lower = the "
+            f"explanation found the tokens the model needs). Revealing: accuracy area as they are "
+            f"revealed first (higher is better). The random order is the mean of 20 shuffles.</p>"
+            f'<p><a href="{e(examples_name)}">Example explanations, all methods side by side '
+            f"&rarr;</a></p><h2>Metrics</h2><table><tr><th>method</th>{head}</tr>{''.join(rows)}"
+            f"</table><h2>Figures</h2><div class=\"figs\">{imgs}</div></body></html>\n")
+
+
+def _direction(results: dict, metric: str) -> str:
+    for res in results.values():
+        if metric in res:
+            lo, hi = res[metric]["range"]
+            arrow = "higher" if res[metric]["higher_is_better"] else "lower"
+            return html.escape(f"[{lo}, {hi}], {arrow} is better")
+    return ""
+
+
+def _value(result: dict | None) -> str:
+    return "" if result is None else _num(result.get("value"))
+
+
+def _num(x) -> str:
+    return "" if x is None else f"{x:.3f}"
