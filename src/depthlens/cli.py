@@ -121,7 +121,7 @@ def cmd_benchmark(args) -> None:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    out = Path(args.out or f"runs/{Path(args.model).name}-{args.data.replace(':', '-')}")
+    out = Path(args.out or f"runs/{Path(args.model).name}-{args.data.replace(':', '-').replace('~', '')}")
     table = run_benchmark(args.model, args.data, methods, out, metrics,
                           batch_size=args.batch_size)
     print(format_table(table))

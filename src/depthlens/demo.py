@@ -20,7 +20,7 @@ def run_demo(model: str = "minilm-sst2", out_dir: Path = Path("depthlens-demo"),
     adapter = load_model(model)
     methods = [m for m in DEMO_METHODS if m in METHODS.names()
                and (m != "decoded_gradcam" or adapter.has_mlm_head)]
-    table = run_benchmark(model, f"sst2_trees:dev:{n}", methods, out_dir, DEMO_METRICS)
+    table = run_benchmark(model, f"sst2_trees:dev:~{n}", methods, out_dir, DEMO_METRICS)
     print(format_table(table))
     report = build_report(out_dir)
     print(f"report: {report.resolve()}")

@@ -194,6 +194,26 @@ def _check_out_dir(out_dir: Path) -> None:
 
 
 # ----------------------------------------------------------------- training
+def _run_epoch(adapter: ModelAdapter, batch: Batch, targets: torch.Tensor,
+               order: list[list[int]], optimizer, scheduler, bar) -> list[float]:
+    """One pass over the batches ``order`` (index lists) in train mode; the step losses."""
+    model = adapter.model
+    model.train()
+    losses: list[float] = []
+    for index in order:
+        logits = adapter.forward(batch.select(index)).logits                 # (B, C)
+        loss = nn.functional.cross_entropy(logits, targets[index])
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+    return losses
+
+
 def train_classifier(adapter: ModelAdapter, train, out_dir: str | Path, *, dev=None,
                      epochs: int = 3, lr: float = 5e-5, batch_size: int = 32, seed: int = 0,
                      max_steps: int | None = None, warmup: float = 0.06,
@@ -213,6 +233,8 @@ def train_classifier(adapter: ModelAdapter, train, out_dir: str | Path, *, dev=N
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
     _check_labels(adapter, train)
+    if dev is not None:
+        _check_labels(adapter, dev)
     batch, targets = encode_dataset(adapter, train, max_length)
     per_epoch = math.ceil(len(batch) / batch_size)
     total = min(epochs * per_epoch, max_steps or epochs * per_epoch)
@@ -221,6 +243,7 @@ def train_classifier(adapter: ModelAdapter, train, out_dir: str | Path, *, dev=N
     fingerprint = {"n": len(batch), "labels": list(adapter.labels), "epochs": epochs, "lr": lr,
                    "batch_size": batch_size, "seed": seed, "max_steps": max_steps,
                    "warmup": warmup, "weight_decay": weight_decay, "max_length": max_length,
+                   "model": type(model).__name__,
                    "params": sum(p.numel() for p in model.parameters())}
     ckpt = checkpoint_path(out_dir)
     start = time.perf_counter()
@@ -244,26 +267,14 @@ def train_classifier(adapter: ModelAdapter, train, out_dir: str | Path, *, dev=N
         for epoch in range(first_epoch, epochs):
             if step >= total:
                 break
-            model.train()
-            losses = []
-            for index in length_batches(batch.lengths, batch_size, random.Random(seed * 1009 + epoch)):
-                if step >= total:
-                    break
-                loss = nn.functional.cross_entropy(adapter.forward(batch.select(index)).logits,
-                                                   targets[index])
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
-                step += 1
-                bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+            order = length_batches(batch.lengths, batch_size, random.Random(seed * 1009 + epoch))
+            losses = _run_epoch(adapter, batch, targets, order[:total - step], optimizer,
+                                scheduler, bar)
+            step += len(losses)
             dev_acc = accuracy(adapter, dev, max_length) if dev is not None else None
             history.append({"epoch": epoch + 1, "train_loss": sum(losses) / len(losses),
                             "dev_accuracy": dev_acc})
-            if dev_acc is not None:
+            if dev_acc is not None and progress:
                 bar.write(f"epoch {epoch + 1}: train loss {history[-1]['train_loss']:.4f}, "
                           f"dev accuracy {dev_acc:.4f}")
             if len(losses) == per_epoch:

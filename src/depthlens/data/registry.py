@@ -13,7 +13,8 @@ from .sentiment import AGNEWS_LABELS, MR_LABELS, SST2_LABELS, SST5_LABELS, read_
 from .trees import sst_tree_dataset
 from .types import Dataset, Example
 
-_SPEC = re.compile(r"^(?P<name>[\w-]+):(?P<split>\w+)(?:\[:(?P<n1>\d+)\]|:(?P<n2>\d+))?$")
+_SPEC = re.compile(r"^(?P<name>[\w-]+):(?P<split>\w+)"
+                   r"(?:\[:(?P<n1>\d+)\]|:(?P<n2>\d+)|:~(?P<sample>\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ DATASETS: dict[str, DatasetInfo] = {
 
 
 def load(spec: str) -> Dataset:
-    """Load ``"name:split"``; ``"name:split:N"`` or ``"name:split[:N]"`` keeps the first N.
+    """Load ``"name:split"``; ``"name:split:N"`` or ``"name:split[:N]"`` keeps the first N,
+    ``"name:split:~N"`` a seeded random sample of N (some files are sorted by label).
 
     Raises:
         InputError: if ``spec`` is malformed.
@@ -64,7 +66,8 @@ def load(spec: str) -> Dataset:
     match = _SPEC.match(spec.strip())
     if match is None:
         raise InputError(
-            f"dataset spec must look like 'name:split' or 'name:split:N' (e.g. 'sst2:dev'); got {spec!r}"
+            f"dataset spec must look like 'name:split', 'name:split:N' or 'name:split:~N' "
+            f"(e.g. 'sst2:dev'); got {spec!r}"
         )
     name, split = match["name"], match["split"]
     info = DATASETS.get(name)
@@ -74,4 +77,6 @@ def load(spec: str) -> Dataset:
         raise UnknownNameError(f"{name} split", split, list(info.splits))
     dataset = Dataset(name=name, split=split, examples=info.read(split), labels=list(info.labels))
     limit = match["n1"] or match["n2"]
+    if match["sample"]:
+        return dataset.sample(int(match["sample"]), seed=0)
     return dataset.head(int(limit)) if limit else dataset

@@ -26,6 +26,10 @@ DEFAULT_MODELS: dict[str, str] = {
     "minilm-sst2": "MiniLM-L6-H384 (all-MiniLM-L6-v2) fine-tuned on SST-2, fitted MLM head",
 }
 BUILD_INFO = "depthlens_build.json"
+# Fill-mask probes recorded in BUILD_INFO (encoder + MLM head, then the fine-tuned classifier).
+PROBES = ["the movie was [MASK] .", "paris is the capital of [MASK] .",
+          "a gorgeous , witty , [MASK] movie .", "the acting is [MASK] , but the script is weak .",
+          "i [MASK] this film ."]
 
 # Settings of each build: MLM-head fitting (minilm only) and classifier fine-tuning.
 RECIPES: dict[str, dict] = {
@@ -65,7 +69,7 @@ def _build(name: str, source: Path, work: Path, progress: bool) -> tuple[Path, d
     """Build ``name`` inside ``work``; returns the finished directory and a report."""
     from ..data import load
     from ..training import hf_classifier, train_classifier
-    from .lm_head import fit_lm_head
+    from .lm_head import MaskedLM, fill_mask, fit_lm_head
 
     recipe = RECIPES[name]
     report: dict = {"name": name, "source": str(source), "recipe": recipe}
@@ -76,11 +80,14 @@ def _build(name: str, source: Path, work: Path, progress: bool) -> tuple[Path, d
             options = dict(recipe["lm_head"])
             report["lm_head"] = fit_lm_head(source, options.pop("data_specs"), encoder,
                                             progress=progress, **options)
+    mlm = MaskedLM.from_pretrained(encoder)
+    report["fill_mask_encoder"] = {text: fill_mask(mlm, text) for text in PROBES}
     train, dev = load("sst2:train"), load("sst2:dev")
     adapter = hf_classifier(str(encoder), train)
     shutil.rmtree(work / "model", ignore_errors=True)  # left by a crash after training
     result = train_classifier(adapter, train, work / "model", dev=dev, progress=progress,
                               **recipe["train"])
+    report["fill_mask_classifier"] = {text: fill_mask(adapter, text) for text in PROBES}
     report.update(dev_accuracy=result.dev_accuracy, train_loss=result.train_loss,
                   steps=result.steps, train_seconds=result.seconds, history=result.history)
     return work / "model", report
