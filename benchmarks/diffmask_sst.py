@@ -137,8 +137,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="tiny-sst2")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--train-n", type=int, default=0, help="first N training sentences (0: all)")
+    parser.add_argument("--dev-n", type=int, default=0, help="first N dev sentences (0: all)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--multiplier-lr", type=float, default=0.01)
     parser.add_argument("--margin", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--table2-n", type=int, default=100)
@@ -147,10 +150,12 @@ def main() -> None:
     parser.add_argument("--games-n", type=int, default=200, help="0 skips the games")
     args = parser.parse_args()
     adapter = load_model(args.model)
-    train, dev = load("sst2:train"), load("sst2_trees:dev")
-    settings = dict(epochs=args.epochs, lr=args.lr, margin=args.margin,
-                    batch_size=args.batch_size)
-    tag = f"e{args.epochs}-lr{args.lr}-m{args.margin}-b{args.batch_size}"
+    train = load(f"sst2:train:{args.train_n}" if args.train_n else "sst2:train")
+    dev = load(f"sst2_trees:dev:{args.dev_n}" if args.dev_n else "sst2_trees:dev")
+    settings = dict(epochs=args.epochs, lr=args.lr, multiplier_lr=args.multiplier_lr,
+                    margin=args.margin, batch_size=args.batch_size)
+    tag = (f"n{args.train_n}-e{args.epochs}-lr{args.lr}-mlr{args.multiplier_lr}-m{args.margin}"
+           f"-b{args.batch_size}")
     results = {"model": args.model, "settings": settings, "seeds": args.seeds}
     exps = {}
     for gate in GATES:

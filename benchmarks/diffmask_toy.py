@@ -1,6 +1,6 @@
 """Reproduction 1 of DiffMask (sec. 4.1, Table 1 and figure 3e): the "more n than m" toy task.
 
-    nice -n 10 python benchmarks/diffmask_toy.py [--seed 0] [--probe-epochs 10]
+    nice -n 10 python benchmarks/diffmask_toy.py [--seed 0] [--probe-epochs 30] [--margin 0.1]
 
 Trains (once, cached under ~/.cache/depthlens/diffmask/) the paper's model,
 fits hidden and input DiffMask probes on the 9k training examples, then on the
@@ -40,10 +40,13 @@ def toy_model(seed: int) -> tuple[ToyAdapter, float]:
 
 
 def divergences(truths, attributions) -> dict:
-    """Mean KL(truth || attribution) and JS over examples; KL is inf if any example's is."""
+    """Mean KL(truth || attribution) and JS over examples; KL is inf if any example's is.
+
+    Both are distributions over the digit positions (the query is a side input).
+    """
     kls, jss = [], []
     for truth, attr in zip(truths, attributions):
-        p, q = normalise(truth), normalise(attr)
+        p, q = normalise(truth[QUERY:]), normalise(attr[QUERY:])
         kls.append(kl(p, q))
         jss.append(js(p, q))
     return {"kl": sum(kls) / len(kls), "js": sum(jss) / len(jss),
@@ -95,17 +98,19 @@ def figure_3e(adapter, dev, input_probe) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--probe-epochs", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--margin", type=float, default=0.05)
+    parser.add_argument("--probe-epochs", type=int, default=30)
+    parser.add_argument("--lr", type=float, default=3e-2)
+    parser.add_argument("--multiplier-lr", type=float, default=0.01)
+    parser.add_argument("--margin", type=float, default=0.1)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     adapter, dev_accuracy = toy_model(args.seed)
     train, dev = toy_data(seed=args.seed)
     print(f"toy model: validation accuracy {dev_accuracy:.4f}")
-    settings = dict(epochs=args.probe_epochs, batch_size=64, lr=args.lr, margin=args.margin,
-                    seed=args.seed)
-    tag = f"s{args.seed}-e{args.probe_epochs}-lr{args.lr}-m{args.margin}"
+    settings = dict(epochs=args.probe_epochs, batch_size=64, lr=args.lr,
+                    multiplier_lr=args.multiplier_lr, margin=args.margin, seed=args.seed)
+    tag = (f"s{args.seed}-e{args.probe_epochs}-lr{args.lr}-mlr{args.multiplier_lr}"
+           f"-m{args.margin}")
     probes = {gate: probe_for(adapter, train, gate, WORK / f"toy-{gate}-{tag}", **settings)
               for gate in ("hidden", "input")}
     results = {"settings": {**settings, "model_accuracy": dev_accuracy},

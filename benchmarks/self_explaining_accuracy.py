@@ -27,22 +27,25 @@ def run(args) -> None:
     from depthlens.data import load
 
     train, dev, test = (load(f"{args.data}:{split}") for split in ("train", "dev", "test"))
-    done = {(r["encoder"], r["data"], r["variant"], r["lam"], r["max_width"], r["seed"],
-             r.get("epochs")) for r in read_jsonl(args.out)}
+    done = {(r["encoder"], r["data"], r["variant"], r["lam"], r["max_width"],
+             r.get("regularizer", "square"), r["seed"], r["epochs"]) for r in read_jsonl(args.out)}
     settings = recipe(args.encoder)
     if args.epochs:
         settings["epochs"] = args.epochs
     for seed in args.seeds:
         for variant in args.variants:
-            lam = 0.0 if variant == "plain" else args.lam
-            key = (args.encoder, args.data, variant, lam, args.max_width, seed, settings["epochs"])
+            lam = args.lam if variant == "self_explaining" else 0.0
+            key = (args.encoder, args.data, variant, lam, args.max_width, args.regularizer, seed,
+                   settings["epochs"])
             if key in done:
                 continue
             print(f"== {args.encoder} {args.data} {variant} lambda={lam} seed={seed}", flush=True)
-            adapter = build(args.encoder, variant, train, seed, lam, args.max_width)
+            adapter = build(args.encoder, variant, train, seed, lam, args.max_width,
+                            args.regularizer)
             history = fit(adapter, train, dev=dev, test=test, seed=seed, **settings)
             append_jsonl(args.out, {"encoder": args.encoder, "data": args.data,
                                     "variant": variant, "lam": lam, "max_width": args.max_width,
+                                    "regularizer": args.regularizer,
                                     "seed": seed, "settings": settings,
                                     "epochs": settings["epochs"], "history": history})
             if args.save_dir:
@@ -53,17 +56,18 @@ def run(args) -> None:
 def summary(path: Path) -> str:
     groups: dict[tuple, list[dict]] = {}
     for r in read_jsonl(path):
-        key = (r["encoder"], r["data"], r["variant"], r["lam"], r["max_width"], r["epochs"])
+        key = (r["encoder"], r["data"], r["variant"], r["lam"], r.get("regularizer", "square"),
+               r["max_width"], r["epochs"])
         groups.setdefault(key, []).append(r["history"][-1])
-    lines = ["| encoder | data | variant | lambda | max width | epochs | seeds | dev acc | test acc |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for (enc, data, variant, lam, width, epochs), rows in sorted(groups.items(), key=str):
+    lines = ["| encoder | data | variant | lambda | regularizer | max width | epochs | seeds | "
+             "dev acc | test acc |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for (enc, data, variant, lam, reg, width, epochs), rows in sorted(groups.items(), key=str):
         cells = []
         for split in ("dev", "test"):
             values = [100 * r[f"{split}_accuracy"] for r in rows]
             std = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(f"{statistics.mean(values):.1f} ± {std:.1f}")
-        lines.append(f"| {enc} | {data} | {variant} | {lam} | {width or 'all'} | {epochs} | "
+        lines.append(f"| {enc} | {data} | {variant} | {lam} | {reg} | {width or 'all'} | {epochs} | "
                      f"{len(rows)} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
@@ -76,6 +80,7 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--lam", type=float, default=1.0)
     p.add_argument("--max-width", type=int, default=None)
+    p.add_argument("--regularizer", choices=["square", "entropy"], default="square")
     p.add_argument("--epochs", type=int, default=0, help="override the recipe's epochs")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=OUT)

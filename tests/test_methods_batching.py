@@ -93,3 +93,20 @@ def test_integrated_gradients_uniform_baseline_is_seeded(adapter):
 def test_passes_are_reported_per_example(adapter, method, passes):
     exp = explain(adapter, "one two three four five six seven", method, **PARAMS[method])
     assert (exp.diagnostics["forward_passes"], exp.diagnostics["backward_passes"]) == passes
+
+
+@pytest.mark.parametrize("arch", ["lstm", "cnn"])
+def test_methods_work_on_builtin_models(arch):
+    """Attention-free built-in models: every non-attention method runs, batched == alone."""
+    from depthlens.errors import ModelCapabilityError
+    from depthlens.models.small import build_small
+
+    small = build_small(arch, ["neg", "pos"], dim=16, layers=2, seed=0)
+    for method, params in PARAMS.items():
+        if method.startswith("attention"):
+            with pytest.raises(ModelCapabilityError):
+                explain(small, TEXTS[0], method, **params)
+            continue
+        batched = explain_many(small, TEXTS[:3], method, **params)
+        alone = explain(small, TEXTS[2], method, **params)
+        np.testing.assert_allclose(batched[2].scores, alone.scores, rtol=1e-4, atol=1e-5)

@@ -121,10 +121,14 @@ def test_method_spans_and_coverage(model, batch):
         for s in spans:
             source = batch.pairs[b] if s.sequence == 1 else batch.texts[b]
             assert s.text == source[s.start:s.end] and s.text == s.text.strip()
-    expected = torch.zeros_like(att.scores[:, 0])
+    coverage = torch.zeros(layout.starts.shape)
     ends = layout.end_words(3)
     for b, n, w in torch.nonzero(model.last.mask).tolist():
-        expected[b, layout.starts[b, n]:layout.ends[b, ends[n, w]] + 1] += alpha[b, n, w]
+        coverage[b, n:ends[n, w] + 1] += alpha[b, n, w]
+    expected = torch.zeros_like(att.scores[:, 0])
+    for b, m in torch.nonzero(layout.sequence >= 0).tolist():
+        first, last = layout.starts[b, m], layout.ends[b, m]
+        expected[b, first:last + 1] = coverage[b, m] / (last - first + 1)
     assert torch.allclose(att.scores[:, 0], expected, atol=1e-6)
     contribution = method.self_explaining(model, batch, target, score="contribution")
     shares = alpha * torch.einsum("bnwd,bd->bnw", model.last.spans,

@@ -37,3 +37,15 @@ def test_explain_api_prints_spans_and_other_methods_still_work():
     gradient = explain(model, TEXTS[1], "gradient", layer="all")
     assert gradient.scores.shape == (model.num_layers + 1, len(gradient.tokens))
     assert torch.isfinite(torch.as_tensor(gradient.scores)).all()
+
+
+def test_word_scores_are_span_coverage():
+    model = make_self_explaining(tiny_adapter("bert"), max_width=2, seed=0)
+    exp = explain(model, "an unbelievably heart-warming film", "self_explaining")
+    words, scores = exp.word_scores("sum")
+    alpha = model.last.alpha[0]                      # (N, W): span (n, w) = words n .. n + w
+    assert any(len(w.positions) > 1 for w in words)
+    # word m is in spans (m, 0), (m, 1) and (m - 1, 1); alpha is 0 where a span does not exist
+    expected = [float(alpha[m, 0] + alpha[m, 1] + (alpha[m - 1, 1] if m else 0))
+                for m in range(len(words))]
+    assert scores[0] == pytest.approx(expected, abs=1e-6)

@@ -11,7 +11,7 @@ from depthlens.errors import InputError
 from depthlens.explanation import Explanation, Span, Target
 from depthlens.self_explaining.protocol import (avg_saliency_span, best_window,
                                                 random_span, rationale_dataset,
-                                                rationale_scores, span_width)
+                                                rationale_scores, span_tokens, span_width)
 
 TEXT = "one two three four five six seven eight"
 
@@ -69,3 +69,10 @@ def test_rationale_dataset_replaces_texts():
     assert out[0].meta["full_text"] == "a good film" and data[0].text == "a good film"
     with pytest.raises(InputError, match="one entry per example"):
         rationale_dataset(data, spans[:1])
+
+
+def test_span_tokens_marks_overlapping_tokens(bert_adapter):
+    batch = bert_adapter.encode(["a heart-warming film", "dull"])
+    hide = span_tokens(batch, [Span(2, 15, 1.0, "heart-warming"), Span(0, 4, 1.0, "dull")])
+    assert [t for t, h in zip(batch.tokens[0], hide[0]) if h] == ["heart", "-", "warming"]
+    assert [t for t, h in zip(batch.tokens[1], hide[1]) if h] == ["dull"]

@@ -88,7 +88,7 @@ def _check_settings(gate: str, epochs: int, batch_size: int, lr: float, multipli
 
 
 def new_probe(adapter: ModelAdapter, batch: Batch, gate: str, seed: int) -> DiffMaskProbe:
-    """A probe sized for ``adapter`` with state scales and baselines set from ``batch``.
+    """A probe sized for ``adapter``, its scorer statistics and baselines set from ``batch``.
 
     Baselines start at the mean word embedding (input gates) or the mean state
     of each layer (hidden gates) over the batch's real positions.

@@ -22,6 +22,7 @@ from .base import target_score
 
 UNITS = ("token", "word")
 BYTES = 4  # float32 activations
+CHUNK_VALUES = 2**20  # hidden-state values per chunk: larger chunks are slower on CPU (cache)
 
 
 # ------------------------------------------------------------------ chunking
@@ -33,12 +34,14 @@ def check_positive(name: str, value: int, minimum: int = 1) -> None:
 
 def rows_per_chunk(adapter: ModelAdapter, width: int, internal_batch_size: int,
                    memory_mb: int, backward: bool) -> int:
-    """Rows per forward(+backward) chunk: ``internal_batch_size`` if > 0, else from the budget.
+    """Rows per forward(+backward) chunk: ``internal_batch_size`` if > 0, else automatic.
 
-    The estimate counts the activations one row of ``width`` tokens keeps for
-    the backward pass (every layer) or, forward only, the largest transient
-    of one layer: hidden states, the feed-forward intermediate and the
-    (heads, T, T) attention scores.
+    Automatic: the rows whose activations fit in ``memory_mb``, counting what
+    one row of ``width`` tokens keeps for the backward pass (every layer) or,
+    forward only, the largest transient of one layer (hidden states, the
+    feed-forward intermediate, the (heads, T, T) attention scores); capped at
+    CHUNK_VALUES hidden-state values per chunk, since on CPU larger chunks
+    run slower per row.
     """
     check_positive("internal_batch_size", internal_batch_size, 0)
     if internal_batch_size:
@@ -50,7 +53,8 @@ def rows_per_chunk(adapter: ModelAdapter, width: int, internal_batch_size: int,
     inner = getattr(config, "intermediate_size", 4 * dim)
     per_layer = width * (8 * dim + 2 * inner + 3 * heads * width)
     layers = adapter.num_layers + 1 if backward else 2
-    return max(1, memory_mb * 2**20 // (BYTES * per_layer * layers))
+    fits = memory_mb * 2**20 // (BYTES * per_layer * layers)
+    return max(1, min(fits, CHUNK_VALUES // (width * dim)))
 
 
 def chunks(batch: Batch, owner: torch.Tensor, size: int) -> Iterator[tuple[int, int, Batch]]:

@@ -27,8 +27,9 @@ def self_explaining(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *
     score 'alpha': the span weights alpha(i, j) of eq. 2 (they do not depend on
     the target). 'contribution': alpha(i, j) u_target . h(i, j), the span's
     share of the target logit (summed over spans it gives the logit minus the
-    output bias). Token score = sum of the span scores of the spans covering
-    the token (see :mod:`depthlens.self_explaining.spans`).
+    output bias). Word score = sum of the span scores of the spans covering the
+    word, split equally over the word's tokens (so token scores summed per word
+    give it back; see :mod:`depthlens.self_explaining.spans`).
     """
     if not isinstance(adapter, SelfExplainingAdapter):
         raise ModelCapabilityError(

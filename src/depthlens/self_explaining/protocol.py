@@ -1,6 +1,7 @@
 """Span experiments: extract one rationale span per text, score spans against human
 rationales (ERASER IOU F1 and token F1) and build rationale datasets for the
-FullTrain-SpanTest / SpanTrain-FullTest / SpanTrain-SpanTest protocol (section 4).
+FullTrain-SpanTest / SpanTrain-FullTest / SpanTrain-SpanTest protocol (section 4),
+and mark a span's tokens (for span-erasure attacks, section 6.3).
 
 Extractors return one character :class:`~depthlens.explanation.Span` per text:
 
@@ -26,7 +27,7 @@ import torch
 from ..data.types import Dataset
 from ..errors import InputError
 from ..explanation import Explanation, Span
-from ..models.adapter import ModelAdapter
+from ..models.adapter import Batch, ModelAdapter
 
 IOU_THRESHOLD = 0.5
 
@@ -91,6 +92,16 @@ def cls_attention_scores(adapter: ModelAdapter, exp: Explanation) -> np.ndarray:
     batch = adapter.encode([exp.text], None if exp.pair is None else [exp.pair], truncate=True)
     attention = adapter.forward(batch, output_attentions=True).attentions[-1][0].mean(0)[0]
     return np.array([float(attention[w.positions].sum()) for w in exp.words()])
+
+
+def span_tokens(batch: Batch, spans: Sequence[Span]) -> torch.Tensor:
+    """(B, T) bool: the real tokens of example i whose characters overlap ``spans[i]``."""
+    hide = torch.zeros(batch.input_ids.shape, dtype=torch.bool)
+    for i, span in enumerate(spans):
+        for t, ((s, e), w, seq) in enumerate(zip(batch.offsets[i], batch.word_ids[i],
+                                                 batch.sequence_ids[i])):
+            hide[i, t] = w is not None and seq == span.sequence and s < span.end and e > span.start
+    return hide
 
 
 # ------------------------------------------------------------------ metrics

@@ -1,11 +1,11 @@
 """From span weights to explanations: top-k character spans and token scores.
 
-Token scores are span coverage: the score of token t is the sum of the span
-scores of all spans that contain t. With alpha as span score this is the
-probability mass of the spans covering t (in [0, 1]); since spans are whole
-words, all tokens of a word get the same coverage (aggregate tokens to words
-with 'max' or 'mean', not 'sum', to keep that value). Special tokens and
-padding get 0.
+Word scores are span coverage: the score of a word is the sum of the span
+scores of all spans that contain it (with alpha as span score, the
+probability mass of the spans covering the word, in [0, 1]). A word's score is
+split equally over its tokens, so summing token scores per word (the default
+word aggregation of Explanation and the renderers) gives back the coverage.
+Special tokens and padding get 0.
 """
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ def word_coverage(scores: torch.Tensor) -> torch.Tensor:
 
 
 def token_coverage(scores: torch.Tensor, layout: WordLayout, length: int) -> torch.Tensor:
-    """(B, N, W) span scores (0 at non-spans) -> (B, T) token scores (T = ``length``),
-    0 at special tokens and padding."""
-    words = word_coverage(scores)
+    """(B, N, W) span scores (0 at non-spans) -> (B, T) token scores (T = ``length``):
+    each word's coverage divided equally among its tokens; 0 at special tokens and padding."""
+    words = word_coverage(scores) / (layout.ends - layout.starts + 1)
     out = torch.zeros(scores.shape[0], length, dtype=scores.dtype)
     for i in range(scores.shape[0]):
         for m in range(int((layout.sequence[i] >= 0).sum())):
