@@ -48,7 +48,8 @@ def main() -> None:
     dev = load(f"sst2:dev:{args.n}")
     batch = adapter.encode(dev.texts)
     order = sorted(range(len(batch)), key=lambda i: batch.lengths[i])
-    subs = [batch.select(order[i:i + args.batch_size]) for i in range(0, len(order), args.batch_size)]
+    size = args.batch_size
+    subs = [batch.select(order[i:i + size]) for i in range(0, len(order), size)]
     probe = (DiffMaskProbe.load(args.probe) if args.probe
              else training.new_probe(adapter, subs[-1], "input", seed=0))
     method = METHODS.get("diffmask").fn

@@ -135,11 +135,12 @@ def mask_baseline(adapter, batch, embeds):
 
 
 def word_mask(batch, embeds):
-    """Captum feature mask: one feature per word, specials and padding in feature 0."""
+    """Captum feature mask (B, T, 1), broadcast over D: one feature per word, specials and
+    padding in feature 0."""
     width = batch.input_ids.shape[1]
     groups = torch.tensor([[0 if w is None else w + 1 for w in wids] + [0] * (width - len(wids))
                            for wids in batch.word_ids])
-    return groups[:, :, None].expand_as(embeds)
+    return groups[:, :, None]
 
 
 def captum_run(adapter, groups, runner: str, best: bool):

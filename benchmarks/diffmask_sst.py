@@ -23,7 +23,6 @@ import time
 from collections import defaultdict
 
 import numpy as np
-import torch
 
 import depthlens
 import depthlens.methods.diffmask  # noqa: F401
@@ -137,7 +136,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="tiny-sst2")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--train-n", type=int, default=0, help="first N training sentences (0: all)")
+    parser.add_argument("--train-n", type=int, default=0,
+                        help="first N training sentences (0: all)")
     parser.add_argument("--dev-n", type=int, default=0, help="first N dev sentences (0: all)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -186,8 +186,10 @@ def main() -> None:
     path = write_results(f"sst-{args.model}-{tag}", results)
     for gate in GATES:
         r = results[gate]
-        print(f"\n[{gate} gates] masking:", r["masking"]["original"], r["masking"]["mean over layers"])
-        print("  special tokens:", {k: np.round(v, 3).tolist() for k, v in r["special_tokens"].items()})
+        masking = r["masking"]
+        print(f"\n[{gate} gates] masking:", masking["original"], masking["mean over layers"])
+        print("  special tokens:",
+              {k: np.round(v, 3).tolist() for k, v in r["special_tokens"].items()})
         print("  stability std:", r["stability_std"])
         print("  by sentiment:", r["by_sentiment"])
     print("\nTable 2:", results.get("table_2"))

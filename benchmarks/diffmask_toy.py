@@ -1,9 +1,10 @@
 """Reproduction 1 of DiffMask (sec. 4.1, Table 1 and figure 3e): the "more n than m" toy task.
 
-    nice -n 10 python benchmarks/diffmask_toy.py [--seed 0] [--probe-epochs 30] [--margin 0.1]
+    nice -n 10 python benchmarks/diffmask_toy.py [--seed 0] [--probe-epochs 30] [--margin 0.2]
 
 Trains (once, cached under ~/.cache/depthlens/diffmask/) the paper's model,
-fits hidden and input DiffMask probes on the 9k training examples, then on the
+fits DiffMask probes on the 9k training examples at depth 1 only (hidden
+gates of state 1; input gates voted by states 0 and 1), then on the
 1k validation examples compares attributions to the feed-forward states
 (state 1) with the ground truth, uniform over the digit positions holding n or
 m: DiffMask hidden gates, integrated gradients at state 1 (|IG|, zero
@@ -101,7 +102,7 @@ def main() -> None:
     parser.add_argument("--probe-epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=3e-2)
     parser.add_argument("--multiplier-lr", type=float, default=0.01)
-    parser.add_argument("--margin", type=float, default=0.1)
+    parser.add_argument("--margin", type=float, default=0.2)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     adapter, dev_accuracy = toy_model(args.seed)
@@ -111,8 +112,10 @@ def main() -> None:
                     multiplier_lr=args.multiplier_lr, margin=args.margin, seed=args.seed)
     tag = (f"s{args.seed}-e{args.probe_epochs}-lr{args.lr}-mlr{args.multiplier_lr}"
            f"-m{args.margin}")
-    probes = {gate: probe_for(adapter, train, gate, WORK / f"toy-{gate}-{tag}", **settings)
-              for gate in ("hidden", "input")}
+    probes = {"hidden": probe_for(adapter, train, "hidden", WORK / f"toy-hidden-l{FF}-{tag}",
+                                  layers=[FF], **settings),
+              "input": probe_for(adapter, train, "input", WORK / f"toy-input-l{FF}-{tag}",
+                                 layers=[FF], **settings)}
     results = {"settings": {**settings, "model_accuracy": dev_accuracy},
                "table_1": table_1(adapter, dev, probes["hidden"]),
                "figure_3e": figure_3e(adapter, dev, probes["input"]),

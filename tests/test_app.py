@@ -1,5 +1,6 @@
 """The web explorer: API contract, safety caps, escaping, a real browser and a load test."""
 import asyncio
+import os
 import shutil
 import socket
 import threading
@@ -119,9 +120,11 @@ def test_browser_end_to_end(server, tmp_path):
         assert "gorgeous" in body and "witty" in body
         assert "<script>alert(1)</script>" in body  # shown as text, not run
         assert frame.locator("img").count() == 0
-        page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
+        shots = Path(os.environ.get("DEPTHLENS_SCREENSHOT_DIR", tmp_path))
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "explorer.png"), full_page=True)
         browser.close()
-    assert (tmp_path / "explorer.png").stat().st_size > 10_000
+    assert (shots / "explorer.png").stat().st_size > 10_000
     assert dialogs == []
 
 

@@ -1,4 +1,4 @@
-"""DiffMask (seed 003): Hard Concrete gates, vote product, probes, fitting, save/load, references."""
+"""DiffMask (seed 003): Hard Concrete gates, vote product, probes, fitting, save/load, search."""
 import argparse
 import math
 
@@ -150,17 +150,18 @@ def test_fit_freezes_the_model_and_learns_baselines(bert_adapter, data):
 
 
 def test_interrupted_fit_resumes_from_its_checkpoint(bert_adapter, data, tmp_path, monkeypatch):
-    settings = dict(epochs=2, batch_size=8, lr=1e-2, seed=3, checkpoint_every=2, progress=False)
+    data = data.head(16)  # 2 steps per epoch
+    settings = dict(epochs=2, batch_size=8, lr=1e-2, seed=3, checkpoint_every=1, progress=False)
     reference = fit(bert_adapter, data, "input", **settings)
     real, calls = training.lagrangian, []
 
-    def crash_at_step_5(*args):
+    def crash_at_step_4(*args):
         calls.append(1)
-        if len(calls) == 5:
+        if len(calls) == 4:
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(training, "lagrangian", crash_at_step_5)
+    monkeypatch.setattr(training, "lagrangian", crash_at_step_4)
     with pytest.raises(KeyboardInterrupt):
         fit(bert_adapter, data, "input", out=tmp_path / "p", **settings)
     assert (tmp_path / ".p.checkpoint.pt").is_file()
@@ -241,3 +242,13 @@ def test_toy_task_and_model():
                                    out.logits)
     with pytest.raises(InputError, match="must look like"):
         adapter.encode(["1 2 3 4"])
+
+
+def test_fit_only_chosen_layers(bert_adapter, data):
+    probe = fit(bert_adapter, data, "hidden", layers=[1], max_steps=1, batch_size=8,
+                progress=False)
+    assert probe.info["settings"]["layers"] == [1]
+    untouched = torch.zeros_like(probe.scorers[2].bilinear)
+    torch.testing.assert_close(probe.scorers[2].bilinear, untouched)
+    with pytest.raises(InputError, match="layers must be a non-empty list"):
+        fit(bert_adapter, data, "hidden", layers=[5])

@@ -238,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-steps", type=int, default=None)
     s.set_defaults(handler=cmd_train)
 
+    s = sub.add_parser("fit", help="fit a learned explainer (e.g. DiffMask probes)")
+    explainers = s.add_subparsers(dest="explainer", parser_class=Parser)
+    from .diffmask import add_fit_diffmask_parser
+
+    add_fit_diffmask_parser(explainers)
+
     s = sub.add_parser("fit-lm-head", help="fit an MLM head on a frozen encoder")
     s.add_argument("--model", required=True)
     s.add_argument("--data", nargs="+", default=["sst2:train", "mr:all"])

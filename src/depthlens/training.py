@@ -94,6 +94,23 @@ def _max_length(adapter: ModelAdapter, max_length: int) -> Iterator[None]:
         adapter.max_length = saved
 
 
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load reports (a fresh classification or MLM head is expected to
+    be missing from the checkpoint) and its loading/saving progress bars."""
+    from transformers.utils import logging
+
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
+
+
 def encode_dataset(adapter: ModelAdapter, dataset, max_length: int) -> tuple[Batch, torch.Tensor]:
     """All examples encoded once (cut to ``max_length`` tokens) and their targets (N,)."""
     examples = list(dataset.examples)
@@ -288,7 +305,8 @@ def train_classifier(adapter: ModelAdapter, train, out_dir: str | Path, *, dev=N
         for p, flag in flags.items():
             p.requires_grad_(flag)
         model.eval()
-    save_directory(out_dir, adapter.save)
+    with quiet_transformers():
+        save_directory(out_dir, adapter.save)
     ckpt.unlink(missing_ok=True)
     return TrainResult(dev_accuracy=history[-1]["dev_accuracy"] if history else None,
                        train_loss=history[-1]["train_loss"] if history else float("nan"),
@@ -323,12 +341,13 @@ def hf_classifier(model: str, train) -> ModelAdapter:
         _check_labels(adapter, train)
         return adapter
     labels = list(train.labels)
-    net = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={name: i for i, name in enumerate(labels)}, attn_implementation="eager")
+    with quiet_transformers():
+        net = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)}, attn_implementation="eager")
+        head = load_mlm_head(path, net.config)
     tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
-    return HFAdapter(net, tokenizer, name=model, supports_pairs=has_pairs(train),
-                     mlm_head=load_mlm_head(path, net.config))
+    return HFAdapter(net, tokenizer, name=model, supports_pairs=has_pairs(train), mlm_head=head)
 
 
 def run_train(model: str, data: str, out: str, dev: str | None = None, epochs: int = 3,

@@ -34,7 +34,9 @@ INIT_LOGIT = 3.0  # initial gate location: P(open) = sigmoid(3 + 0.32) = 0.97
 
 
 class BilinearScorer(nn.Module):
-    """Eq. 8 for one layer: gamma_hat_i = a_i^T W1 h_i + W2 [a_i; h_i] + c, (B, T, Da), (B, T, Dh) -> (B, T).
+    """Eq. 8 for one layer: gamma_hat_i = a_i^T W1 h_i + W2 [a_i; h_i] + c.
+
+    a (B, T, Da) and h (B, T, Dh) -> scores (B, T).
 
     a and h are first standardised per dimension and divided by sqrt(D) (fixed
     statistics, set by :meth:`calibrate`), so both have unit typical norm and
@@ -123,7 +125,7 @@ class DiffMaskProbe(nn.Module):
         return torch.cat([raw[:, :1], (raw[:, 1:] + below) / 2], dim=1)
 
     def keep_probability(self, logits: torch.Tensor) -> torch.Tensor:
-        """(B, L+1, T): P(z != 0), of the vote product for input gates, of layer l's gate for hidden."""
+        """(B, L+1, T): P(z != 0) of the vote product (input gates) or of gate l (hidden)."""
         return gates.keep_probability(logits, cumulative=self.gate == "input")
 
     # ------------------------------------------------------------ masking

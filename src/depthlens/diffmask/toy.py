@@ -43,7 +43,10 @@ class QueryFeedForward(nn.Sequential):
 
 
 class DigitGRU(nn.Module):
-    """State 2: a GRU over the digit positions, (B, T, 2), lengths (B,) -> (B, T, H), 0 at the query."""
+    """State 2: a GRU over the digit positions.
+
+    (B, T, 2), lengths (B,) -> (B, T, H), 0 at the query positions.
+    """
 
     def __init__(self, dim: int, hidden: int):
         super().__init__()

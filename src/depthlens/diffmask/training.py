@@ -23,7 +23,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -74,6 +74,7 @@ class Lookahead:
 
 def _check_settings(gate: str, epochs: int, batch_size: int, lr: float, multiplier_lr: float,
                     margin: float, max_steps: int | None, checkpoint_every: int) -> None:
+    """InputError naming the first bad setting."""
     checks = [(f"gate must be one of {', '.join(GATES)}", gate in GATES, gate),
               ("epochs must be >= 1", epochs >= 1, epochs),
               ("batch_size must be >= 1", batch_size >= 1, batch_size),
@@ -110,14 +111,17 @@ def new_probe(adapter: ModelAdapter, batch: Batch, gate: str, seed: int) -> Diff
 
 
 def lagrangian(probe: DiffMaskProbe, adapter: ModelAdapter, batch: Batch,
-               multipliers: torch.Tensor, margin: float,
-               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Eq. 6 on one batch: (loss (), KL (B,), expected kept fraction (B,)), loss in the graph."""
+               multipliers: torch.Tensor, margin: float, generator: torch.Generator,
+               depths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eq. 6 on one batch: (loss (), KL (B,), expected kept fraction (B,)), loss in the graph.
+
+    Each example's depth is drawn uniformly from ``depths`` (long tensor of layers).
+    """
     with torch.no_grad():
         out = adapter.forward(batch, output_states=True)
         logp = out.logits.log_softmax(-1)
     logits = probe.gate_logits(out.states)
-    layer = torch.randint(probe.num_states, (len(batch),), generator=generator)
+    layer = depths[torch.randint(len(depths), (len(batch),), generator=generator)]
     z = probe.sample_mask(logits, layer, generator)
     logq = probe.gated_logits(adapter, batch, z, layer).log_softmax(-1)
     kl = (logp.exp() * (logp - logq)).sum(-1)
@@ -128,12 +132,15 @@ def lagrangian(probe: DiffMaskProbe, adapter: ModelAdapter, batch: Batch,
 
 def fit(adapter: ModelAdapter, dataset, gate: str = "input", *, out: str | Path | None = None,
         epochs: int = 3, batch_size: int = 32, lr: float = 3e-4, multiplier_lr: float = 0.1,
-        margin: float = 0.1, seed: int = 0, max_steps: int | None = None, max_length: int = 128,
-        checkpoint_every: int = 200, progress: bool = True) -> DiffMaskProbe:
+        margin: float = 0.1, layers: Sequence[int] | None = None, seed: int = 0,
+        max_steps: int | None = None, max_length: int = 128, checkpoint_every: int = 200,
+        progress: bool = True) -> DiffMaskProbe:
     """Fit a DiffMask probe of kind ``gate`` ('input' | 'hidden') for ``adapter`` on ``dataset``.
 
     ``margin`` is m, the tolerated KL(y || y_hat) in nats; ``lr`` the probe's
-    learning rate, ``multiplier_lr`` the multipliers'. Texts are cut to
+    learning rate, ``multiplier_lr`` the multipliers'. ``layers``: the depths
+    trained (default all 0..L), e.g. [1] to fit only the gates of state 1
+    (other rows of the fitted probe are then untrained). Texts are cut to
     ``max_length`` tokens. With ``out`` the probe is saved there (a new or
     empty directory) and training checkpoints/resumes as described above.
     Returns the probe in eval mode; ``probe.info`` holds the settings, the
@@ -150,6 +157,7 @@ def fit(adapter: ModelAdapter, dataset, gate: str = "input", *, out: str | Path 
     batch, _ = encode_dataset(adapter, dataset, max_length)
     probe = new_probe(adapter, batch.select(range(min(len(batch), CALIBRATION_EXAMPLES))), gate,
                       seed)
+    depths = _depths(layers, probe.num_states)
     multipliers = nn.Parameter(torch.ones(probe.num_states))
     optimizer = Lookahead(torch.optim.RMSprop(probe.parameters(), lr=lr))
     ascent = torch.optim.RMSprop([multipliers], lr=multiplier_lr)
@@ -158,7 +166,8 @@ def fit(adapter: ModelAdapter, dataset, gate: str = "input", *, out: str | Path 
     total = min(epochs * per_epoch, max_steps or epochs * per_epoch)
     settings = {"gate": gate, "n": len(batch), "epochs": epochs, "batch_size": batch_size,
                 "lr": lr, "multiplier_lr": multiplier_lr, "margin": margin, "seed": seed,
-                "max_steps": max_steps, "max_length": max_length, "dims": probe.dims,
+                "layers": depths.tolist(), "max_steps": max_steps, "max_length": max_length,
+                "dims": probe.dims,
                 "model": adapter.name}
     ckpt = checkpoint_path(out_dir) if out_dir is not None else None
     step, history = 0, []
@@ -181,7 +190,8 @@ def fit(adapter: ModelAdapter, dataset, gate: str = "input", *, out: str | Path 
                             "history": history}, tmp)
 
     probe.train()
-    bar = tqdm(total=total, initial=step, desc=f"diffmask {gate}", unit="step", disable=not progress)
+    bar = tqdm(total=total, initial=step, desc=f"diffmask {gate}", unit="step",
+               disable=not progress)
     start = time.perf_counter()
     for epoch in range(step // per_epoch, epochs):
         if step >= total:
@@ -192,7 +202,7 @@ def fit(adapter: ModelAdapter, dataset, gate: str = "input", *, out: str | Path 
             if step >= total:
                 break
             loss, kl, kept = lagrangian(probe, adapter, batch.select(index), multipliers, margin,
-                                        generator)
+                                        generator, depths)
             optimizer.zero_grad()
             ascent.zero_grad(set_to_none=True)
             loss.backward()
@@ -223,6 +233,16 @@ def fit(adapter: ModelAdapter, dataset, gate: str = "input", *, out: str | Path 
     return probe
 
 
+def _depths(layers: Sequence[int] | None, num_states: int) -> torch.Tensor:
+    """The trained depths as a long tensor; InputError for a layer outside 0..L."""
+    chosen = list(range(num_states)) if layers is None else sorted(set(layers))
+    bad = [l for l in chosen if not (isinstance(l, int) and 0 <= l < num_states)]
+    if bad or not chosen:
+        raise InputError(f"layers must be a non-empty list of layers in [0, {num_states - 1}]; "
+                         f"got {layers!r}")
+    return torch.tensor(chosen, dtype=torch.long)
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
@@ -248,6 +268,7 @@ def add_fit_diffmask_parser(subparsers) -> None:
     s.add_argument("--lr", type=float, default=3e-4)
     s.add_argument("--multiplier-lr", type=float, default=0.1)
     s.add_argument("--margin", type=float, default=0.1, help="tolerated KL(y || y_hat), nats")
+    s.add_argument("--layers", help="comma-separated layers to fit (default: all)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--max-steps", type=int, default=None)
     s.add_argument("--max-length", type=int, default=128)
@@ -261,9 +282,14 @@ def fit_command(args) -> None:
     from ..models.loading import load_model
 
     adapter = load_model(args.model)
+    try:
+        layers = None if args.layers is None else [int(x) for x in args.layers.split(",")]
+    except ValueError:
+        raise InputError(f"--layers must be comma-separated integers; got {args.layers!r}"
+                         ) from None
     probe = fit(adapter, load(args.data), args.gate, out=args.out, epochs=args.epochs,
                 batch_size=args.batch_size, lr=args.lr, multiplier_lr=args.multiplier_lr,
-                margin=args.margin, seed=args.seed, max_steps=args.max_steps,
+                margin=args.margin, layers=layers, seed=args.seed, max_steps=args.max_steps,
                 max_length=args.max_length, checkpoint_every=args.checkpoint_every)
     last = probe.info["history"][-1] if probe.info["history"] else {}
     print(f"fitted diffmask {args.gate} gates for {args.model} on {args.data}: "

@@ -112,12 +112,14 @@ def row_losses(problem: NoiseProblem, rows: torch.Tensor, rho: torch.Tensor,
 
 
 class NoiseStreams:
-    """One generator per row: standard normal draws (S, T, D), zero beyond the row's length."""
+    """One generator per row: standard normal draws (S, T, D), zero beyond the row's length.
+    ``salt`` > 0 gives streams independent of the fitting ones (for evaluation)."""
 
-    def __init__(self, problem: NoiseProblem, samples: int):
+    def __init__(self, problem: NoiseProblem, samples: int, salt: int = 0):
         self.lengths, self.samples = problem.lengths, samples
         self.shape = problem.embeds.shape[1:]
-        self.generators = [torch.Generator().manual_seed(int(k)) for k in problem.keys]
+        self.generators = [torch.Generator().manual_seed((int(k) + salt * 0x9E3779B97F4A7C15) % 2**63)
+                           for k in problem.keys]
 
     def draw(self, rows: torch.Tensor) -> torch.Tensor:
         """(len(rows) * S, T, D) fresh draws for ``rows``, grouped by row."""
@@ -182,10 +184,10 @@ def fit_noise(problem: NoiseProblem, settings: FitSettings) -> NoiseFit:
 def evaluate_loss(problem: NoiseProblem, log_sigma: torch.Tensor, lam: float,
                   samples: int = 64, chunk_rows: int = 8) -> torch.Tensor:
     """Monte-Carlo loss (N,) of every row at given noise scales (N, T, P), with ``samples``
-    fresh draws from the rows' streams: a common yardstick for comparing fits."""
+    draws from streams independent of the fitting ones: a common yardstick for comparing fits."""
     sigma_ratio = (log_sigma - torch.log(problem.sigma_max)).exp().clamp(1e-30, 1 - 1e-7)
     rho = torch.log(sigma_ratio) - torch.log1p(-sigma_ratio)
-    streams = NoiseStreams(problem, samples)
+    streams = NoiseStreams(problem, samples, salt=1)
     out = torch.zeros(len(problem.keys))
     for lo in range(0, len(out), chunk_rows):
         rows = torch.arange(lo, min(len(out), lo + chunk_rows))

@@ -38,7 +38,8 @@ def diffmask(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
             raise _missing_probe(adapter)
         probe = load_probe(probe)
     if not isinstance(probe, DiffMaskProbe):
-        raise InputError(f"probe must be a directory or a DiffMaskProbe; got {type(probe).__name__}")
+        raise InputError(f"probe must be a directory or a DiffMaskProbe; got "
+                         f"{type(probe).__name__}")
     with torch.no_grad():
         states = adapter.forward(batch, output_states=True).states
         probe.check_states(states, adapter)

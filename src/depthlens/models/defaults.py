@@ -130,9 +130,10 @@ def ensure_default(name: str, progress: bool = True) -> Path:
         print(f"depthlens: building default model {name!r} (once) into {target}", file=sys.stderr)
         work = target.parent / f".{name}.build"
         work.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         built, report = _build(name, source, work, progress)
-        report["build_seconds"] = time.perf_counter() - start
+        report.update(build_seconds=time.perf_counter() - start,
+                      build_cpu_seconds=time.process_time() - cpu)
         atomic_write_text(built / BUILD_INFO, json.dumps(report, indent=2, default=str))
         built.rename(target)
         shutil.rmtree(work, ignore_errors=True)

@@ -38,8 +38,11 @@ class MaskedLM(nn.Module):
         """Encoder and tokenizer of ``path`` with its MLM head, or a fresh one if ``new_head``."""
         from transformers import AutoModel, AutoTokenizer
 
-        encoder = AutoModel.from_pretrained(str(path), attn_implementation="eager").eval()
-        head = None if new_head else load_mlm_head(path, encoder.config)
+        from ..training import quiet_transformers
+
+        with quiet_transformers():
+            encoder = AutoModel.from_pretrained(str(path), attn_implementation="eager").eval()
+            head = None if new_head else load_mlm_head(path, encoder.config)
         if head is None and not new_head:
             raise ModelCapabilityError(f"checkpoint {str(path)!r} has no MLM head; fit one with "
                                        f"`depthlens fit-lm-head --model {path}`")
@@ -251,7 +254,7 @@ def fit_lm_head(adapter_or_path, data_specs: list[str], out_dir: str | Path, *,
     Returns steps, seconds, train_loss (mean of the last 100 steps) and the
     held-out masked-token loss and top-1 accuracy (500 sentences kept aside).
     """
-    from ..training import decay_groups, length_batches, linear_schedule
+    from ..training import decay_groups, length_batches, linear_schedule, quiet_transformers
 
     mlm, adapter = _source(adapter_or_path)
     blocks = _blocks(mlm.encoder)
@@ -301,7 +304,8 @@ def fit_lm_head(adapter_or_path, data_specs: list[str], out_dir: str | Path, *,
               "train_loss": sum(losses[-100:]) / len(losses[-100:]), "sentences": len(corpus.rows)}
     if held:
         report.update(_evaluate(mlm, heldout, seed, 64))
-    _write(mlm, adapter, Path(out_dir).expanduser(), unfreeze_top)
+    with quiet_transformers():
+        _write(mlm, adapter, Path(out_dir).expanduser(), unfreeze_top)
     return dict(report, out_dir=str(out_dir))
 
 
