@@ -22,7 +22,7 @@ from .base import target_score
 
 UNITS = ("token", "word")
 BYTES = 4  # float32 activations
-CHUNK_VALUES = 2**20  # hidden-state values per chunk: larger chunks are slower on CPU (cache)
+CHUNK_VALUES = 2**19  # hidden-state values per chunk: larger chunks are slower on CPU (cache)
 
 
 # ------------------------------------------------------------------ chunking
