@@ -4,9 +4,9 @@
 
 Fits every sentence of the first ``--n`` SST-2 dev trees (binary, from the
 phrase trees) for every layer (embeddings, layer 1..L; target: the whole
-layer) with corpus_information, adds up the kept information of each SST
-token's word pieces (nats; independent Gaussians add) and averages per layer
-over groups of words:
+layer) with corpus_information, averages the kept information over each SST
+token's word pieces (nats per word piece) and then per layer over groups of
+words:
 
 - SST sentiment label of the token: 'sentiment' if a phrase of <= 3 tokens
   containing it is strongly polar (label 0 or 4), else 'neutral'
@@ -34,14 +34,16 @@ from information_common import WORK, single_thread, write_results
 
 
 def word_kept(kept: np.ndarray, offsets, word_ids, spans) -> np.ndarray:
-    """Kept information per SST token (R, n_words): the sum over its word pieces."""
-    out = np.zeros((kept.shape[0], len(spans)))
+    """Kept information per SST token (R, n_words): the mean over its word pieces (a word's
+    information is their sum; the mean keeps words split into many pieces comparable)."""
+    out, pieces = np.zeros((kept.shape[0], len(spans))), np.zeros(len(spans))
     for j, ((a, _), w) in enumerate(zip(offsets, word_ids)):
         if w is None:
             continue
         k = next(i for i, (s, e) in enumerate(spans) if s <= a < e)
         out[:, k] += kept[:, j]
-    return out
+        pieces[k] += 1
+    return out / np.maximum(pieces, 1)
 
 
 def groups_of(token: str, rationale: int, lexicon: dict[str, int], stop: frozenset) -> dict:
@@ -91,7 +93,7 @@ def main() -> None:
                "conditional_token": result.conditional_token.tolist(),
                "steps_mean": float(np.mean(np.concatenate(result.steps))),
                "groups": table, "most_discarded_by_layer_1": {w: frequent[w] for w in most}}
-    print(f"{args.model}: {len(texts)} SST-2 dev sentences; kept information per word (nats)")
+    print(f"{args.model}: {len(texts)} SST-2 dev sentences; kept information per word piece (nats)")
     print(f"{'group':28s} {'words':>6s} " + " ".join(f"{r:>11s}" for r in result.rows))
     for name, row in table.items():
         print(f"{name:28s} {row['words']:6d} " + " ".join(f"{v:11.1f}" for v in row["kept"]))
@@ -113,7 +115,7 @@ def plot(table: dict, rows: list[str], path, model: str) -> None:
     for name, row in table.items():
         ax.plot(range(len(rows)), row["kept"], marker="o", label=name)
     ax.set_xticks(range(len(rows)), rows)
-    ax.set_ylabel("information kept per word (nats)")
+    ax.set_ylabel("information kept per word piece (nats)")
     ax.set_title(f"{model}: SST-2 dev")
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -1,6 +1,6 @@
 """Information analysis 1: the reverse-a-sequence toy task (Guan et al. 2019, seq2seq LSTM).
 
-    nice -n 10 python benchmarks/information_reverse.py [--n 200] [--seed 0]
+    nice -n 10 python benchmarks/information_reverse.py [--n 200] [--seed 0] [--lam 0.1] [--per-dimension]
 
 Trains (once, cached under ~/.cache/depthlens/information/) the built-in
 seq2seq LSTM with attention on random symbol sequences (lengths 5..10, 20
@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-dimension", action="store_true")
+    parser.add_argument("--lam", type=float, default=FitSettings.lam)
     args = parser.parse_args()
     single_thread()
     tic = time.perf_counter()
@@ -85,12 +86,14 @@ def main() -> None:
           f"({time.perf_counter() - tic:.0f} s incl. training if not cached)")
     batch = adapter.encode(heldout(args.n, args.seed + 1))
     lengths = batch.lengths
-    results = {"exact_match": exact, "n_sentences": args.n, "methods": {}, "seconds": {}}
+    results = {"exact_match": exact, "n_sentences": args.n, "lam": args.lam,
+               "per_dimension": args.per_dimension, "methods": {}, "seconds": {}}
 
     tic = time.perf_counter()
     steps = [list(range(n)) for n in lengths]
     fit = fit_information(adapter, batch, target_state="decoder", steps=steps, seed=args.seed,
-                          settings=FitSettings(per_dimension=args.per_dimension, chunk_rows=512))
+                          settings=FitSettings(lam=args.lam, per_dimension=args.per_dimension,
+                                                chunk_rows=512))
     entropy = fit.entropy()
     info = {(i, t): entropy[i, t, :n] for i, n in enumerate(lengths) for t in range(n)}
     results["seconds"]["information"] = time.perf_counter() - tic
@@ -114,7 +117,7 @@ def main() -> None:
         print(f"{method:22s} {r['top1']:7.3f} {r['top2']:7.3f}")
     print("seconds:", {k: round(v, 1) for k, v in results["seconds"].items()},
           "information Adam steps:", results["information_steps"])
-    suffix = "-perdim" if args.per_dimension else ""
+    suffix = ("-perdim" if args.per_dimension else "") + f"-lam{args.lam:g}"
     print("wrote", write_results(f"reverse-s{args.seed}{suffix}", results))
 
 

@@ -47,7 +47,7 @@ def test_occlusion_exact_on_additive_model(additive):
 
 def test_occlusion_words_and_windows_on_additive_model(additive):
     text = "an utterly unwatchable mess , sadly"
-    weights, real = token_weights(additive, text, 0)
+    weights, _ = token_weights(additive, text, 0)
     exp = explain(additive, text, "occlusion", unit="word", window=2, output="logit", target=0)
     per_word = np.array([weights[w.positions].sum() for w in exp.words()])
     # a window of two words drops both; each word gets the mean over the windows covering it
