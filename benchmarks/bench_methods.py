@@ -46,6 +46,8 @@ METHODS = {
     "attention": ({}, None),
     "attention_rollout": ({}, None),
     "attention_norm": ({}, None),
+    "gradcam": ({}, None),
+    "decoded_gradcam": ({"tau": 3}, None),
 }
 
 

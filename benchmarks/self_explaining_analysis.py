@@ -9,7 +9,10 @@ For a trained self-explaining model on a dev set:
 * span attack: replace the tokens of one span by [MASK] and count how often
   the model's prediction flips. Spans: the model's top-alpha span,
   AvgGradient on the same model (|d p(y)/d e|_1 for the predicted y, best
-  mean window) and a random window, both length-matched to the top span.
+  mean window) and a random window, both length-matched to the top span;
+* ERASER comprehensiveness p(x) - p(x without span) and sufficiency
+  p(x) - p(span alone) of the same three spans (depthlens.evaluation, tokens
+  deleted), for the predicted class.
 
     nice -n 10 python benchmarks/self_explaining_analysis.py --model DIR [--data sst2:dev]
 """
@@ -25,6 +28,7 @@ import torch
 from depthlens.api import explain_many
 from depthlens.data import load, sentiment_lexicon
 from depthlens.erasure import erase
+from depthlens.evaluation import evaluate
 from depthlens.methods import self_explaining  # noqa: F401  (registers the method)
 from depthlens.self_explaining import load_self_explaining
 from depthlens.self_explaining.protocol import (avg_saliency_span, random_span, span_tokens,
@@ -76,6 +80,10 @@ def main() -> None:
         stats[f"lexicon_hit/{name}"] = statistics.mean(
             any(w in lexicon for w in s.text.split()) for s in chosen)
         stats[f"flip_rate/{name}"] = flip_rate(model, texts, chosen)
+        scores = evaluate(model, se, ["comprehensiveness", "sufficiency"],
+                          spans=[[s] for s in chosen])
+        for metric, result in scores.items():
+            stats[f"{metric}/{name}"] = result.value
     print(json.dumps(stats, indent=1))
     print(f"\nmisclassified ({args.data}), top span in [brackets]:")
     wrong = [(e, ex) for e, ex in zip(se, data) if e.predicted.index != ex.label][:args.errors]
