@@ -7,7 +7,7 @@ import torch
 
 from ..errors import InputError
 from ..models.adapter import Batch, ModelAdapter
-from .fit import FitSettings, NoiseProblem, fit_noise
+from .fit import FitSettings, NoiseFit, NoiseProblem, fit_noise
 from .gaussian import gaussian_entropy
 from .targets import decoder_problem, layer_problem, parse_target_state
 
@@ -107,7 +107,7 @@ def fit_information(adapter: ModelAdapter, batch: Batch, layers: list[int] | Non
     return _scatter(fit, problem, valid, names)
 
 
-def _scatter(fit, problem: NoiseProblem, valid: torch.Tensor, names: list[str]) -> InformationFit:
+def _scatter(fit: NoiseFit, problem: NoiseProblem, valid: torch.Tensor, names: list[str]) -> InformationFit:
     """Place the fitted rows of the valid (example, target) pairs into (B, R, ...) tensors."""
     b, r = valid.shape
     t, p = fit.log_sigma.shape[1:]

@@ -32,6 +32,7 @@ from ..errors import InputError
 
 Phi = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
+SALT_STEP = 0x9E3779B97F4A7C15  # odd 64-bit constant: salted seeds differ from the originals
 INIT_RHO = -4.0  # sigma starts at sigmoid(-4) = 1.8% of the cap: nearly noise-free
 
 
@@ -63,7 +64,7 @@ class NoiseProblem:
 class FitSettings:
     """Optimisation settings; see the module docstring for their role."""
 
-    lam: float = 0.1
+    lam: float = 1.0
     n_samples: int = 4
     lr: float = 0.1
     max_steps: int = 1000
@@ -118,7 +119,7 @@ class NoiseStreams:
     def __init__(self, problem: NoiseProblem, samples: int, salt: int = 0):
         self.lengths, self.samples = problem.lengths, samples
         self.shape = problem.embeds.shape[1:]
-        self.generators = [torch.Generator().manual_seed((int(k) + salt * 0x9E3779B97F4A7C15) % 2**63)
+        self.generators = [torch.Generator().manual_seed((int(k) + salt * SALT_STEP) % 2**63)
                            for k in problem.keys]
 
     def draw(self, rows: torch.Tensor) -> torch.Tensor:

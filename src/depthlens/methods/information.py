@@ -22,7 +22,7 @@ from .batching import rows_per_chunk
                   "per-word information discarded by each layer, H(X_i|s) in nats (learned noise)")
 def information(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
                 layer: str | None = None, target_state: str = "tokens", view: str = "discarded",
-                lam: float = 0.1, max_noise: float = 10.0, per_dimension: bool = False,
+                lam: float = 1.0, max_noise: float = 10.0, per_dimension: bool = False,
                 n_samples: int = 4, lr: float = 0.1, max_steps: int = 1000, tol: float = 0.005,
                 window: int = 25, seed: int = 0, internal_batch_size: int = 0,
                 memory_mb: int = 1024) -> Attribution:
@@ -45,11 +45,9 @@ def information(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
         resolve_layers(adapter, layer) or [adapter.num_layers])
     width = batch.input_ids.shape[1]
     chunk = rows_per_chunk(adapter, width, internal_batch_size, memory_mb, backward=True)
-    if not isinstance(n_samples, int) or n_samples < 1:
-        raise InputError(f"n_samples must be an integer >= 1; got {n_samples!r}")
     settings = FitSettings(lam=lam, n_samples=n_samples, lr=lr, max_steps=max_steps, tol=tol,
                            window=window, per_dimension=per_dimension,
-                           chunk_rows=max(1, chunk // n_samples))
+                           chunk_rows=max(1, chunk // max(1, n_samples)))
     fit = fit_information(adapter, batch, layers, target_state=target_state, max_noise=max_noise,
                           seed=seed, settings=settings)
     scores = fit.view(view)

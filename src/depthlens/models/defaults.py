@@ -35,8 +35,8 @@ PROBES = ["the movie was [MASK] .", "paris is the capital of [MASK] .",
 RECIPES: dict[str, dict] = {
     "tiny-sst2": {"train": dict(epochs=3, lr=3e-4, batch_size=32, max_length=64, seed=0)},
     "minilm-sst2": {
-        "lm_head": dict(data_specs=["sst2:train", "mr:all"], steps=1500, lr=1e-3, unfreeze_top=0,
-                        batch_size=32, seed=0),
+        "lm_head": dict(data_specs=["sst2:train", "mr:all"], steps=1200, lr=2e-3, unfreeze_top=3,
+                        encoder_lr=1e-4, batch_size=32, seed=0),
         "train": dict(epochs=3, lr=5e-5, batch_size=32, max_length=64, seed=0),
     },
 }

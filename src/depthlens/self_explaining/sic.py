@@ -101,7 +101,7 @@ class SICLayer(nn.Module):
     """All span representations h(i, j) (eq. 6), vectorised.
 
     forward(states (B, T, D), layout) -> (B, N, W, D); entries of spans that
-    do not exist are computed from clamped indices and must be masked.
+    do not exist (past the last word, across sequences) are garbage and must be masked.
     """
 
     def __init__(self, dim: int, max_width: int | None = None):
@@ -113,12 +113,16 @@ class SICLayer(nn.Module):
     def forward(self, states: torch.Tensor, layout: WordLayout) -> torch.Tensor:
         index = torch.arange(states.shape[0])[:, None]
         first, last = states[index, layout.starts], states[index, layout.ends]   # (B, N, D)
-        start_part = self.w1(first) + self.w3(first)
-        end_part = self.w2(last) - self.w3(last)
-        ends = layout.end_words(self.max_width)                                  # (N, W)
-        pre = (start_part[:, :, None] + end_part[:, ends]
-               + self.w4(first)[:, :, None] * self.w4(last)[:, ends])
-        return torch.tanh(pre)
+        width = layout.width(self.max_width)
+        # end-side terms of every word, zero-padded so that the (N, W) windows are a view:
+        # windows[b, n, w] = terms of word n + w (zeros past the last word)
+        end_terms = torch.stack([self.w2(last) - self.w3(last), self.w4(last)], 2)  # (B, N, 2, D)
+        padded = nn.functional.pad(end_terms, (0, 0, 0, 0, 0, width - 1))
+        windows = padded.unfold(1, width, 1).permute(0, 1, 4, 2, 3)                # (B, N, W, 2, D)
+        start = (self.w1(first) + self.w3(first))[:, :, None]                      # (B, N, 1, D)
+        pre = torch.addcmul(start + windows[..., 0, :], self.w4(first)[:, :, None],
+                            windows[..., 1, :])
+        return pre.tanh_()
 
     def naive(self, h_i: torch.Tensor, h_j: torch.Tensor) -> torch.Tensor:
         """Eq. 6 for one span from its end states (D,) -> (D,), written out term by term."""
