@@ -153,7 +153,7 @@ def cmd_serve(args) -> None:
 
     from .app.server import create_app
 
-    app = create_app(args.model or ["minilm-sst2"])
+    app = create_app(args.model or ["tiny-sst2"])
     print(f"depthlens explorer on http://{args.host}:{args.port}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(handler=cmd_serve)
 
     s = sub.add_parser("demo", help="explain a few SST-2 sentences and write an HTML page")
-    s.add_argument("--model", default="minilm-sst2")
+    s.add_argument("--model", default="tiny-sst2")
     s.add_argument("--out", default="depthlens-demo")
     s.add_argument("--n", type=int, default=24, help="number of SST-2 dev sentences")
     s.set_defaults(handler=cmd_demo)

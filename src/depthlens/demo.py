@@ -12,7 +12,7 @@ DEMO_METHODS = ("gradient", "integrated_gradients", "occlusion", "attention_norm
 DEMO_METRICS = ("hiding", "revealing", "comprehensiveness", "sufficiency", "token_f1")
 
 
-def run_demo(model: str = "minilm-sst2", out_dir: Path = Path("depthlens-demo"), n: int = 24) -> Path:
+def run_demo(model: str = "tiny-sst2", out_dir: Path = Path("depthlens-demo"), n: int = 24) -> Path:
     """Build/load ``model``, explain ``n`` SST-2 dev sentences (with phrase-level rationales)
     with several methods, evaluate them and write ``out_dir/report.html``."""
     from .api import load_model
