@@ -33,8 +33,9 @@ def report(name: str) -> list[str]:
     """Markdown section for default model ``name`` (built first if needed)."""
     info = json.loads((ensure_default(name) / BUILD_INFO).read_text())
     lines = [f"### {name}", "", f"- SST-2 dev accuracy: **{info['dev_accuracy']:.4f}**",
-             f"- build time: {info['build_seconds']:.0f} s (classifier fine-tuning "
-             f"{info['train_seconds']:.0f} s, {info['steps']} steps)",
+             f"- build time: {info['build_seconds']:.0f} s wall, "
+             f"{info.get('build_cpu_seconds', float('nan')):.0f} s CPU (classifier fine-tuning "
+             f"{info['train_seconds']:.0f} s wall, {info['steps']} steps)",
              f"- recipe: `{json.dumps(info['recipe'])}`"]
     if "lm_head" in info:
         head = info["lm_head"]

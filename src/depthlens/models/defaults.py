@@ -37,7 +37,7 @@ RECIPES: dict[str, dict] = {
     "minilm-sst2": {
         "lm_head": dict(data_specs=["sst2:train", "mr:all"], steps=1200, lr=2e-3, unfreeze_top=3,
                         encoder_lr=1e-4, batch_size=32, seed=0),
-        "train": dict(epochs=3, lr=5e-5, batch_size=32, max_length=64, seed=0),
+        "train": dict(epochs=3, lr=1e-4, batch_size=32, max_length=64, seed=0),
     },
 }
 
