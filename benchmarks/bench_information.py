@@ -38,7 +38,8 @@ def reference_fit(problem, lam: float, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     rho = torch.nn.Parameter(torch.randn(1, problem.embeds.shape[1], 1, generator=gen))
     optimizer = torch.optim.Adam([rho], lr=REFERENCE_LR)
-    streams, rows = NoiseStreams(problem, 1), torch.zeros(1, dtype=torch.long)
+    streams = NoiseStreams(problem.keys, problem.lengths, tuple(problem.embeds.shape[1:]), 1)
+    rows = torch.zeros(1, dtype=torch.long)
     best, best_rho = float("inf"), rho.detach().clone()
     for _ in range(REFERENCE_STEPS):
         optimizer.zero_grad()

@@ -21,7 +21,8 @@ class InformationFit:
     rows: R target names (layer names or 'step t'); log_sigma: (B, R, T, P) log
     noise scale per token (P = 1, or D per dimension; -inf at unperturbed
     positions); valid: (B, R) bool, False for decoder steps past a sentence's
-    end; steps, loss: (B, R) Adam steps used and final mean loss; sigma_max:
+    end; steps, loss: (B, R) Adam steps of the kept start and its final mean
+    loss; total_steps: (B, R) Adam steps over all starts; sigma_max:
     (P,) the noise cap; dim: D; embeds: (B, T, D) the clean word embeddings.
     """
 
@@ -30,6 +31,7 @@ class InformationFit:
     valid: torch.Tensor
     steps: torch.Tensor
     loss: torch.Tensor
+    total_steps: torch.Tensor
     sigma_max: torch.Tensor
     dim: int
     embeds: torch.Tensor
@@ -107,15 +109,19 @@ def fit_information(adapter: ModelAdapter, batch: Batch, layers: list[int] | Non
     return _scatter(fit, problem, valid, names)
 
 
-def _scatter(fit: NoiseFit, problem: NoiseProblem, valid: torch.Tensor, names: list[str]) -> InformationFit:
+def _scatter(fit: NoiseFit, problem: NoiseProblem, valid: torch.Tensor,
+             names: list[str]) -> InformationFit:
     """Place the fitted rows of the valid (example, target) pairs into (B, R, ...) tensors."""
     b, r = valid.shape
     t, p = fit.log_sigma.shape[1:]
     log_sigma = torch.full((b, r, t, p), float("-inf"))
-    steps, loss = torch.zeros(b, r, dtype=torch.long), torch.full((b, r), float("nan"))
+    steps, total = torch.zeros(b, r, dtype=torch.long), torch.zeros(b, r, dtype=torch.long)
+    loss = torch.full((b, r), float("nan"))
     log_sigma[valid], steps[valid], loss[valid] = fit.log_sigma, fit.steps, fit.loss
+    total[valid] = fit.total_steps
     embeds = torch.zeros(b, t, problem.embeds.shape[-1])
     owner = valid.nonzero()[:, 0]
     embeds[owner] = problem.embeds
     return InformationFit(rows=names, log_sigma=log_sigma, valid=valid, steps=steps, loss=loss,
+                          total_steps=total,
                           sigma_max=problem.sigma_max, dim=problem.embeds.shape[-1], embeds=embeds)

@@ -14,11 +14,18 @@ on sentence length or width) and shifted by a constant so that L_n >= 0, which
 makes a relative convergence test meaningful: the second term is lam times the
 information kept per word and dimension.
 
-Every row has its own noise stream (a generator seeded from the row's key), its
-own Adam moments and its own stopping time, so a row's result does not depend
-on which other rows share the run. A row stops when the mean loss of a window of
-``window`` steps changed by less than ``tol`` (relative) from the previous
-window, or at ``max_steps``; its result is the mean of rho over its last window.
+The loss has several local minima: a word's sigma can settle small, or at the
+cap where a saturating network (LayerNorm, tanh) no longer feels the noise, and
+gradient descent keeps the side it starts on. Every row is therefore fitted
+from each of ``starts`` (initial rho for all words; the default -4 and 0 start
+at 1.8% and 50% of the cap) and keeps the start with the lowest final loss.
+
+Every (row, start) *slot* has its own noise stream (a generator seeded from the
+row's key), its own Adam moments and its own stopping time, so a row's result
+does not depend on which other rows share the run. A slot stops when the mean
+loss of a window of ``window`` steps changed by less than ``tol`` (relative)
+from the previous window, or at ``max_steps``; its result is the mean of rho
+over its last window.
 """
 from __future__ import annotations
 
@@ -33,7 +40,6 @@ from ..errors import InputError
 Phi = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 SALT_STEP = 0x9E3779B97F4A7C15  # odd 64-bit constant: salted seeds differ from the originals
-INIT_RHO = -4.0  # sigma starts at sigmoid(-4) = 1.8% of the cap: nearly noise-free
 
 
 @dataclass
@@ -72,6 +78,7 @@ class FitSettings:
     window: int = 25
     per_dimension: bool = False
     chunk_rows: int = 64
+    starts: tuple[float, ...] = (-4.0, 0.0)
 
     def check(self) -> None:
         """Raise InputError on an invalid setting."""
@@ -85,16 +92,22 @@ class FitSettings:
                 raise InputError(f"{name} must be a number >= 0; got {value!r}")
         if self.lr == 0:
             raise InputError("lr must be > 0; got 0")
+        if not self.starts or not all(isinstance(v, (int, float)) and abs(v) < 30
+                                      for v in self.starts):
+            raise InputError(f"starts must be a non-empty tuple of numbers in (-30, 30); "
+                             f"got {self.starts!r}")
 
 
 @dataclass
 class NoiseFit:
     """log_sigma: (N, T, P) learned log noise scales (-inf where a position is not perturbed);
-    steps: (N,) Adam steps used; loss: (N,) mean loss over the last window."""
+    steps: (N,) Adam steps of the kept start; loss: (N,) its mean loss over its last
+    window; total_steps: (N,) Adam steps over all starts (the cost)."""
 
     log_sigma: torch.Tensor
     steps: torch.Tensor
     loss: torch.Tensor
+    total_steps: torch.Tensor
 
 
 def row_losses(problem: NoiseProblem, rows: torch.Tensor, rho: torch.Tensor,
@@ -112,52 +125,77 @@ def row_losses(problem: NoiseProblem, rows: torch.Tensor, rho: torch.Tensor,
     return distortion + lam * kept
 
 
+def salted(key: int, salt: int) -> int:
+    """A seed derived from ``key``: the key itself for salt 0, an unrelated one otherwise."""
+    return (int(key) + salt * SALT_STEP) % 2**63
+
+
 class NoiseStreams:
-    """One generator per row: standard normal draws (S, T, D), zero beyond the row's length.
-    ``salt`` > 0 gives streams independent of the fitting ones (for evaluation)."""
+    """One generator per slot: standard normal draws (S, T, D), zero beyond the slot's length."""
 
-    def __init__(self, problem: NoiseProblem, samples: int, salt: int = 0):
-        self.lengths, self.samples = problem.lengths, samples
-        self.shape = problem.embeds.shape[1:]
-        self.generators = [torch.Generator().manual_seed((int(k) + salt * SALT_STEP) % 2**63)
-                           for k in problem.keys]
+    def __init__(self, seeds: list[int], lengths: list[int], shape: tuple[int, int], samples: int):
+        self.lengths, self.samples, self.shape = lengths, samples, shape
+        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
 
-    def draw(self, rows: torch.Tensor) -> torch.Tensor:
-        """(len(rows) * S, T, D) fresh draws for ``rows``, grouped by row."""
+    def draw(self, slots: torch.Tensor) -> torch.Tensor:
+        """(len(slots) * S, T, D) fresh draws for ``slots``, grouped by slot."""
         t, d = self.shape
-        out = torch.zeros(len(rows), self.samples, t, d)
-        for j, r in enumerate(rows.tolist()):
+        out = torch.zeros(len(slots), self.samples, t, d)
+        for j, r in enumerate(slots.tolist()):
             out[j, :, :self.lengths[r]] = torch.randn(
                 (self.samples, self.lengths[r], d), generator=self.generators[r])
         return out.flatten(0, 1)
 
 
 def fit_noise(problem: NoiseProblem, settings: FitSettings) -> NoiseFit:
-    """Minimise every row's loss with per-row Adam and per-row stopping (module docstring)."""
+    """Minimise every row's loss from every start, with per-slot Adam and stopping; keep
+    each row's best start (module docstring)."""
     settings.check()
     n, t = problem.perturb.shape
+    k = len(settings.starts)
     p = problem.embeds.shape[-1] if settings.per_dimension else 1
-    rho = torch.full((n, t, p), INIT_RHO)
+    owner = torch.arange(n).repeat_interleave(k)                  # slot -> row
+    rho = torch.tensor(settings.starts, dtype=torch.float32).repeat(n)[:, None, None]
+    rho = rho.expand(n * k, t, p).clone()
+    streams = NoiseStreams(
+        [salted(problem.keys[r], 0 if j == 0 else j + 1) for r in range(n) for j in range(k)],
+        [problem.lengths[r] for r in owner.tolist()], tuple(problem.embeds.shape[1:]),
+        settings.n_samples)
+    steps, final = adam_until_converged(problem, settings, owner, rho, streams)
+    best = final.view(n, k).argmin(1) + torch.arange(n) * k
+    mask = problem.perturb[..., None]
+    log_sigma = torch.where(mask, torch.log(problem.sigma_max) + F.logsigmoid(rho[best]),
+                            torch.tensor(float("-inf")))
+    return NoiseFit(log_sigma=log_sigma, steps=steps[best], loss=final[best],
+                    total_steps=steps.view(n, k).sum(1))
+
+
+def adam_until_converged(problem: NoiseProblem, settings: FitSettings, owner: torch.Tensor,
+                         rho: torch.Tensor, streams: NoiseStreams) -> tuple[torch.Tensor, ...]:
+    """Adam on every slot's rho (in place) until its window-mean loss stops changing.
+
+    Slot j optimises row owner[j]. Returns (steps (J,), final window-mean loss (J,));
+    rho ends as each slot's mean over its last window.
+    """
+    n, t, p = rho.shape
     first, second = torch.zeros_like(rho), torch.zeros_like(rho)
     window_rho, window_loss = torch.zeros_like(rho), torch.zeros(n)
     previous = torch.full((n,), float("nan"))
     steps, final = torch.zeros(n, dtype=torch.long), torch.zeros(n)
-    streams = NoiseStreams(problem, settings.n_samples)
     active = torch.arange(n)
     (b1, b2), lr = ADAM_BETAS, settings.lr
     for step in range(1, settings.max_steps + 1):
         grad, loss = torch.zeros(len(active), t, p), torch.zeros(len(active))
         for lo in range(0, len(active), settings.chunk_rows):
-            rows = active[lo:lo + settings.chunk_rows]
-            r = rho[rows].requires_grad_(True)
-            values = row_losses(problem, rows, r, streams.draw(rows), settings.lam)
-            grad[lo:lo + len(rows)] = torch.autograd.grad(values.sum(), r)[0]
-            loss[lo:lo + len(rows)] = values.detach()
+            slots = active[lo:lo + settings.chunk_rows]
+            r = rho[slots].requires_grad_(True)
+            values = row_losses(problem, owner[slots], r, streams.draw(slots), settings.lam)
+            grad[lo:lo + len(slots)] = torch.autograd.grad(values.sum(), r)[0]
+            loss[lo:lo + len(slots)] = values.detach()
         first[active] = b1 * first[active] + (1 - b1) * grad
         second[active] = b2 * second[active] + (1 - b2) * grad ** 2
-        update = (first[active] / (1 - b1 ** step)) / ((second[active] / (1 - b2 ** step)).sqrt()
-                                                       + ADAM_EPS)
-        rho[active] -= lr * update
+        rho[active] -= lr * (first[active] / (1 - b1 ** step)) / (
+            (second[active] / (1 - b2 ** step)).sqrt() + ADAM_EPS)
         steps[active] = step
         window_rho[active] += rho[active]
         window_loss[active] += loss
@@ -175,10 +213,7 @@ def fit_noise(problem: NoiseProblem, settings: FitSettings) -> NoiseFit:
         active = active[~done]
         if not len(active):
             break
-    mask = problem.perturb[..., None]
-    log_sigma = torch.where(mask, torch.log(problem.sigma_max) + F.logsigmoid(rho),
-                            torch.tensor(float("-inf")))
-    return NoiseFit(log_sigma=log_sigma, steps=steps, loss=final)
+    return steps, final
 
 
 @torch.no_grad()
@@ -188,7 +223,8 @@ def evaluate_loss(problem: NoiseProblem, log_sigma: torch.Tensor, lam: float,
     draws from streams independent of the fitting ones: a common yardstick for comparing fits."""
     sigma_ratio = (log_sigma - torch.log(problem.sigma_max)).exp().clamp(1e-30, 1 - 1e-7)
     rho = torch.log(sigma_ratio) - torch.log1p(-sigma_ratio)
-    streams = NoiseStreams(problem, samples, salt=1)
+    streams = NoiseStreams([salted(key, 1) for key in problem.keys], problem.lengths,
+                           tuple(problem.embeds.shape[1:]), samples)
     out = torch.zeros(len(problem.keys))
     for lo in range(0, len(out), chunk_rows):
         rows = torch.arange(lo, min(len(out), lo + chunk_rows))

@@ -55,7 +55,7 @@ def information(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
     per_example = []
     for i in range(len(batch)):
         ok = fit.valid[i]
-        passes = int(fit.steps[i].sum()) * n_samples
+        passes = int(fit.total_steps[i].sum()) * n_samples
         per_example.append({
             "sentence_entropy": [float(h) if v else None for h, v in zip(sentence[i], ok)],
             "steps": [int(s) if v else None for s, v in zip(fit.steps[i], ok)],
