@@ -1,6 +1,7 @@
 """Speed of the information measure: batched + converging vs the original procedure.
 
-    nice -n 10 python benchmarks/bench_information.py [--model tiny-sst2] [--n 8] [--reference-pairs 6]
+    nice -n 10 python benchmarks/bench_information.py [--model tiny-sst2] [--n 8] \
+        [--reference-pairs 6]
 
 Reference (re-implemented from the authors' Interpreter.py): ONE sentence and
 ONE layer per run, sigma = cap * sigmoid(rho) with rho ~ N(0, 1) initially,
@@ -92,14 +93,16 @@ def main() -> None:
         "depthlens_seconds_per_pair": ours_seconds, "reference_seconds_per_pair": reference,
         "speedup": reference / ours_seconds,
         "depthlens_steps": {"mean": float(fit.steps.float().mean()), "max": int(fit.steps.max())},
-        "loss_depthlens": sum(our_loss) / len(our_loss), "loss_reference": sum(ref_loss) / len(ref_loss),
+        "loss_depthlens": sum(our_loss) / len(our_loss),
+        "loss_reference": sum(ref_loss) / len(ref_loss),
         "pairs": [{"sentence": i, "layer": l, "reference": r, "depthlens": o}
                   for (i, l), r, o in zip(pairs, ref_loss, our_loss)],
     }
     results["loss_ratio"] = results["loss_depthlens"] / results["loss_reference"]
     print(f"per (sentence, layer): depthlens {ours_seconds:.2f} s (Adam steps mean "
           f"{results['depthlens_steps']['mean']:.0f}), reference {reference:.1f} s: "
-          f"speed-up {results['speedup']:.1f}x; mean loss depthlens {results['loss_depthlens']:.4f} "
+          f"speed-up {results['speedup']:.1f}x; mean loss depthlens "
+          f"{results['loss_depthlens']:.4f} "
           f"vs reference {results['loss_reference']:.4f} (ratio {results['loss_ratio']:.3f})")
     print("wrote", write_results(f"speed-{args.model}", results))
 

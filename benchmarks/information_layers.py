@@ -54,23 +54,16 @@ def groups_of(token: str, rationale: int, lexicon: dict[str, int], stop: frozens
             "class": "function" if function else "content"}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="tiny-sst2")
-    parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--lam", type=float, default=FitSettings.lam)
-    parser.add_argument("--per-dimension", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    single_thread()
+def kept_by_group(adapter, examples, layers: list[int], settings: FitSettings, seed: int = 0):
+    """Fit ``examples`` (SST trees) and average kept information per layer over word groups.
+
+    Returns (table {"family:group": {"words", "kept": [per layer]}}, the
+    CorpusInformation, {word: [loss from state 0 to the next state, per occurrence]}).
+    """
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    adapter = load_model(args.model)
-    examples = sst_tree_dataset("dev", binary=True).examples[:args.n]
     texts = [ex.text for ex in examples]
-    layers = list(range(adapter.num_layers + 1))
-    settings = FitSettings(lam=args.lam, per_dimension=args.per_dimension)
-    result = corpus_information(adapter, texts, layers, seed=args.seed, settings=settings,
+    result = corpus_information(adapter, texts, layers, seed=seed, settings=settings,
                                 progress=True)
     batch = adapter.encode(texts, truncate=True)
     lexicon = sentiment_lexicon()
@@ -85,27 +78,50 @@ def main() -> None:
             drops[token.lower()].append(float(kept[0, k] - kept[min(1, len(layers) - 1), k]))
     table = {f"{family}:{group}": {"words": len(v), "kept": np.mean(v, 0).tolist()}
              for (family, group), v in sorted(sums.items())}
+    return table, result, drops
+
+
+def print_table(table: dict, rows: list[str]) -> None:
+    print(f"{'group':28s} {'words':>6s} " + " ".join(f"{r:>11s}" for r in rows))
+    for name, row in table.items():
+        print(f"{name:28s} {row['words']:6d} " + " ".join(f"{v:11.1f}" for v in row["kept"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="tiny-sst2")
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--lam", type=float, default=FitSettings.lam)
+    parser.add_argument("--per-dimension", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    single_thread()
+    adapter = load_model(args.model)
+    examples = sst_tree_dataset("dev", binary=True).examples[:args.n]
+    layers = list(range(adapter.num_layers + 1))
+    settings = FitSettings(lam=args.lam, per_dimension=args.per_dimension)
+    table, result, drops = kept_by_group(adapter, examples, layers, settings, args.seed)
     frequent = {w: np.mean(d) for w, d in drops.items() if len(d) >= 5}
     most = sorted(frequent, key=frequent.get, reverse=True)[:15]
-    results = {"model": args.model, "sentences": len(texts), "layers": result.rows,
+    results = {"model": args.model, "sentences": len(examples), "layers": result.rows,
                "lam": args.lam, "per_dimension": args.per_dimension,
                "h_x_token": result.h_x_token, "mi_token": result.mi_token.tolist(),
                "conditional_token": result.conditional_token.tolist(),
                "steps_mean": float(np.mean(np.concatenate(result.steps))),
                "groups": table, "most_discarded_by_layer_1": {w: frequent[w] for w in most}}
-    print(f"{args.model}: {len(texts)} SST-2 dev sentences; kept information per word piece (nats)")
-    print(f"{'group':28s} {'words':>6s} " + " ".join(f"{r:>11s}" for r in result.rows))
-    for name, row in table.items():
-        print(f"{name:28s} {row['words']:6d} " + " ".join(f"{v:11.1f}" for v in row["kept"]))
+    print(f"{args.model}: {len(examples)} SST-2 dev sentences; kept information per word piece "
+          f"(nats)")
+    print_table(table, result.rows)
     print(f"{'MI(X;S) per token':35s} " + " ".join(f"{v:11.1f}" for v in result.mi_token))
     print("most information lost from embeddings to layer 1:",
           ", ".join(f"{w} ({frequent[w]:.0f})" for w in most))
     suffix = "-perdim" if args.per_dimension else ""
     print("wrote", write_results(f"layers-{args.model}{suffix}", results))
-    plot(table, result.rows, WORK / f"layers-{args.model}{suffix}.png", args.model)
+    plot(table, result.rows, WORK / f"layers-{args.model}{suffix}.png", f"{args.model}: SST-2 dev")
 
 
-def plot(table: dict, rows: list[str], path, model: str) -> None:
+def plot(table: dict, rows: list[str], path, title: str) -> None:
+    """Kept information per layer, one line per word group, saved to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,7 +132,7 @@ def plot(table: dict, rows: list[str], path, model: str) -> None:
         ax.plot(range(len(rows)), row["kept"], marker="o", label=name)
     ax.set_xticks(range(len(rows)), rows)
     ax.set_ylabel("information kept per word piece (nats)")
-    ax.set_title(f"{model}: SST-2 dev")
+    ax.set_title(title)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

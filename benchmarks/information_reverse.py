@@ -1,6 +1,7 @@
 """Information analysis 1: the reverse-a-sequence toy task (Guan et al. 2019, seq2seq LSTM).
 
-    nice -n 10 python benchmarks/information_reverse.py [--n 200] [--seed 0] [--lam 0.1] [--per-dimension]
+    nice -n 10 python benchmarks/information_reverse.py [--n 200] [--seed 0] [--lam 1.0] \
+        [--per-dimension]
 
 Trains (once, cached under ~/.cache/depthlens/information/) the built-in
 seq2seq LSTM with attention on random symbol sequences (lengths 5..10, 20
@@ -105,7 +106,8 @@ def main() -> None:
         if method not in METHODS.names():
             continue
         tic = time.perf_counter()
-        results["methods"][method] = hit_rates(gradient_scores(adapter, batch, method), lengths, "max")
+        found = gradient_scores(adapter, batch, method)
+        results["methods"][method] = hit_rates(found, lengths, "max")
         results["seconds"][method] = time.perf_counter() - tic
     weights = attention_weights(adapter, batch)
     att = {(i, t): weights[i, t, :n] for i, n in enumerate(lengths) for t in range(n)}

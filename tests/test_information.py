@@ -88,7 +88,8 @@ def test_attribute_identities():
     reference, concept = torch.randn(50, 4, generator=gen), torch.randn(7, 4, generator=gen)
     terms = attribute_terms(x, log_sigma, reference, concept)
     torch.testing.assert_close(terms["r_ic"], terms["A_i"] - terms["A_c"])
-    brute = ((reference[None] - x[:, None]) ** 2).sum(-1).mean(1) / (2 * (2 * log_sigma[:, 0]).exp())
+    distance = ((reference[None] - x[:, None]) ** 2).sum(-1).mean(1)
+    brute = distance / (2 * (2 * log_sigma[:, 0]).exp())
     torch.testing.assert_close(terms["A_i"], brute)
     same = attribute_terms(x, log_sigma, reference, reference)
     torch.testing.assert_close(same["A_c"], torch.zeros(3), atol=1e-5, rtol=0)
@@ -108,6 +109,7 @@ def test_ignored_word_large_sigma_copied_word_small(target_state):
     assert int(h.argmax()) == 2 and int(h.argmin()) == 1
     kept = fit.kept()[0, 0]
     assert kept[2] < 1.0 and (kept >= 0).all()
+    assert (fit.total_steps > fit.steps).all()                 # two starts were run
 
 
 # ---------------------------------------------------------------- batching/seeds
@@ -159,6 +161,11 @@ def test_bad_parameters(bert, params, message):
         explain_many(bert, TEXTS[:1], "information", **params)
 
 
+def test_bad_starts():
+    with pytest.raises(InputError, match="starts must be a non-empty tuple"):
+        FitSettings(starts=()).check()
+
+
 # ---------------------------------------------------------- seq2seq and corpus
 def test_decoder_steps_on_seq2seq():
     from depthlens.models.seq2seq import Seq2SeqAdapter, Seq2SeqLSTM, SymbolVocab
@@ -174,7 +181,8 @@ def test_decoder_steps_on_seq2seq():
 
 
 def test_corpus_information_and_attributes(bert):
-    result = corpus_information(bert, TEXTS, [0, 2], batch_size=2, settings=FitSettings(max_steps=60))
+    result = corpus_information(bert, TEXTS, [0, 2], batch_size=2,
+                                settings=FitSettings(max_steps=60))
     assert result.rows == ["embeddings", "layer 2"]
     assert result.mi_token == pytest.approx(result.h_x_token - result.conditional_token)
     assert [e.shape for e in result.entropy] == [(2, len(t)) for t in result.tokens]

@@ -31,7 +31,7 @@ def test_explain_api_prints_spans_and_other_methods_still_work():
     exp = explain(model, TEXTS[0], "self_explaining", top_k=3)
     assert len(exp.spans) == 3 and exp.layers == ["span coverage"]
     assert exp.spans[0].text in TEXTS[0]
-    assert exp.diagnostics["spans"] == 5 + 4 + 3 + 2  # 5 words, widths 1..4
+    assert exp.diagnostics["n_spans"] == 5 + 4 + 3 + 2  # 5 words, widths 1..4
     many = explain_many(model, TEXTS, "self_explaining", top_k=2)
     assert [len(e.spans) for e in many] == [2, 2]
     gradient = explain(model, TEXTS[1], "gradient", layer="all")

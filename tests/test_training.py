@@ -18,7 +18,7 @@ from depthlens.models import defaults
 from depthlens.models.huggingface import HFAdapter
 from depthlens.models.lm_head import fill_mask, fit_lm_head, mask_tokens
 from depthlens.models.loading import load_model
-from depthlens.training import checkpoint_path, length_batches, train_classifier
+from depthlens.training import checkpoint_path, length_batches, run_train, train_classifier
 
 LABELS = ["negative", "positive"]
 POSITIVE = ["good", "great", "wonderful", "fine", "lovely"]
@@ -114,6 +114,21 @@ def test_bad_settings_and_existing_out_dir(tmp_path):
     wrong = Dataset("toy", "train", data.examples, ["a", "b"])
     with pytest.raises(InputError, match="data labels must match"):
         train_classifier(adapter, wrong, tmp_path / "m")
+
+
+def test_run_train_small_arch_and_errors(tmp_path, capsys):
+    result = run_train("cnn", "sst2:train:64", str(tmp_path / "cnn"), dev="sst2:dev:32", epochs=1,
+                       batch_size=16, progress=False, dim=16, layers=1)
+    assert result.steps == 4 and 0 <= result.dev_accuracy <= 1
+    assert "dev accuracy" in capsys.readouterr().out
+    assert load_model(str(tmp_path / "cnn")).labels == LABELS
+    again = run_train(str(tmp_path / "cnn"), "sst2:train:64", str(tmp_path / "cnn2"), epochs=1,
+                      batch_size=16, progress=False)
+    assert again.steps == 4 and again.dev_accuracy is None
+    with pytest.raises(InputError, match="model must be one of lstm, gru, cnn, transformer"):
+        run_train("nope", "sst2:train:8", str(tmp_path / "x"), progress=False)
+    with pytest.raises(InputError, match="architecture options apply to"):
+        run_train(str(tmp_path / "cnn"), "sst2:train:8", str(tmp_path / "y"), dim=8)
 
 
 def test_mask_tokens_follows_bert_recipe():

@@ -196,6 +196,7 @@ def save_directory(out_dir: Path, write) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a model directory is shareable
         write(tmp)
         if out_dir.is_dir():
             out_dir.rmdir()  # empty (checked before training)
@@ -357,10 +358,11 @@ def run_train(model: str, data: str, out: str, dev: str | None = None, epochs: i
     """``depthlens train``: build or load ``model``, train on the ``data`` spec, write ``out``.
 
     ``model`` is a built-in architecture (``SMALL_ARCHS``; ``arch_options`` go to
-    ``build_small``; default lr 1e-3) or a HF directory / default model name
-    (default lr 5e-5). Prints one summary line.
+    ``build_small``) or a saved built-in model directory (default lr 1e-3), or
+    a HF directory / default model name (default lr 5e-5). Prints one summary line.
     """
     from .data import load
+    from .models.loading import SMALL_MODEL_FILE, load_directory
     from .models.small import SMALL_ARCHS, build_small
 
     _check_out_dir(Path(out))
@@ -374,6 +376,9 @@ def run_train(model: str, data: str, out: str, dev: str | None = None, epochs: i
     elif arch_options:
         raise InputError(f"architecture options apply to {', '.join(SMALL_ARCHS)} only; got "
                          f"{', '.join(sorted(arch_options))} for model {model!r}")
+    elif (Path(model).expanduser() / SMALL_MODEL_FILE).is_file():  # a saved built-in model
+        adapter = load_directory(Path(model).expanduser(), name=model)
+        lr = SMALL_LR if lr is None else lr
     else:
         adapter = hf_classifier(model, train)
         lr = PRETRAINED_LR if lr is None else lr

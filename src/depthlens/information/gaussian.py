@@ -42,7 +42,9 @@ def embedding_spread(adapter: ModelAdapter, per_dimension: bool) -> torch.Tensor
 
 def attribute_terms(x: torch.Tensor, log_sigma: torch.Tensor, reference: torch.Tensor,
                     concept: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Word attributes (poster, "fine-grained analysis") under p(x' | s) = N(x'; x_i, diag sigma_i^2).
+    """Word attributes (poster, "fine-grained analysis").
+
+    The learned Gaussian gives p(x' | s) = N(x'; x_i, diag sigma_i^2).
 
     x: (..., D) the words' embeddings; log_sigma: (..., P) their learned noise
     scales; reference, concept: (n, D) embeddings of random words X_i (e.g. the

@@ -59,7 +59,8 @@ def row_keys(seed: int, batch: Batch, example: torch.Tensor, key: torch.Tensor,
 
 
 def spread(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean per-coordinate variance over the masked positions: states (N, T, D), mask (N, T) -> (N,)."""
+    """Mean per-coordinate variance over the masked positions (or, where that is 0, the mean
+    square): states (N, T, D), mask (N, T) -> (N,)."""
     w = mask[..., None].to(states.dtype)
     count = w.sum(1).clamp(min=1)
     centre = (states * w).sum(1) / count

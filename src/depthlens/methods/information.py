@@ -22,7 +22,7 @@ from .batching import rows_per_chunk
                   "per-word information discarded by each layer, H(X_i|s) in nats (learned noise)")
 def information(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
                 layer: str | None = None, target_state: str = "tokens", view: str = "discarded",
-                lam: float = 1.0, max_noise: float = 10.0, per_dimension: bool = False,
+                lam: float = 0.1, max_noise: float = 10.0, per_dimension: bool = False,
                 n_samples: int = 4, lr: float = 0.1, max_steps: int = 1000, tol: float = 0.005,
                 window: int = 25, seed: int = 0, internal_batch_size: int = 0,
                 memory_mb: int = 1024) -> Attribution:

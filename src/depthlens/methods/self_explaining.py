@@ -48,7 +48,7 @@ def self_explaining(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *
     tokens = token_coverage(scores, layout, batch.input_ids.shape[1])
     alpha = out.alpha.flatten(1)
     entropy = -(alpha * torch.log(alpha.clamp_min(1e-30))).sum(-1)
-    per_example = [{"spans": int(out.mask[i].sum()), "top_alpha": float(alpha[i].max()),
+    per_example = [{"n_spans": int(out.mask[i].sum()), "top_alpha": float(alpha[i].max()),
                     "alpha_entropy": float(entropy[i]), "sum_alpha_squared": float(
                         (alpha[i] ** 2).sum())} for i in range(len(batch))]
     return Attribution(tokens[:, None], ["span coverage"],

@@ -67,6 +67,8 @@ SOURCES: dict[str, Callable[[], Path]] = {"tiny-sst2": _tiny_source, "minilm-sst
 
 def _build(name: str, source: Path, work: Path, progress: bool) -> tuple[Path, dict]:
     """Build ``name`` inside ``work``; returns the finished directory and a report."""
+    import torch
+
     from ..data import load
     from ..training import hf_classifier, train_classifier
     from .lm_head import MaskedLM, fill_mask, fit_lm_head
@@ -83,6 +85,7 @@ def _build(name: str, source: Path, work: Path, progress: bool) -> tuple[Path, d
     mlm = MaskedLM.from_pretrained(encoder)
     report["fill_mask_encoder"] = {text: fill_mask(mlm, text) for text in PROBES}
     train, dev = load("sst2:train"), load("sst2:dev")
+    torch.manual_seed(recipe["train"]["seed"])  # the classification head's initialisation
     adapter = hf_classifier(str(encoder), train)
     shutil.rmtree(work / "model", ignore_errors=True)  # left by a crash after training
     result = train_classifier(adapter, train, work / "model", dev=dev, progress=progress,

@@ -8,6 +8,7 @@ sentences of some datasets. It is saved as ``mlm_head.safetensors`` so that
 """
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from pathlib import Path
@@ -174,11 +175,8 @@ def _blocks(encoder: nn.Module) -> list[nn.Module]:
 
 def _source(adapter_or_path) -> tuple[MaskedLM, HFAdapter | None]:
     """The MaskedLM to train (fresh head) and the classifier it belongs to (None for an encoder)."""
-    from .defaults import DEFAULT_MODELS, ensure_default
     from .huggingface import read_config
 
-    if isinstance(adapter_or_path, str) and adapter_or_path in DEFAULT_MODELS:
-        adapter_or_path = ensure_default(adapter_or_path)
     if not isinstance(adapter_or_path, ModelAdapter):
         path = Path(adapter_or_path).expanduser()
         archs = read_config(path).get("architectures") or []
@@ -206,21 +204,28 @@ def _check_fit(steps: int, lr: float, encoder_lr: float, batch_size: int, unfree
             raise InputError(f"{message}; got {value}")
 
 
-def _write(mlm: MaskedLM, adapter: HFAdapter | None, out_dir: Path, unfreeze_top: int) -> None:
-    """Save the head: into an existing model directory (head file only, encoder unchanged),
-    else as a new directory with the (possibly updated) encoder, tokenizer and head."""
-    from ..training import save_directory
+def _in_place(mlm: MaskedLM, out_dir: Path, unfreeze_top: int) -> bool:
+    """True if ``out_dir`` is an existing model directory that only needs the head file."""
     from .huggingface import read_config
 
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        config = read_config(out_dir)
-        ours = mlm.encoder.config
-        if config.get("hidden_size") != ours.hidden_size or config.get("vocab_size") != ours.vocab_size:
-            raise InputError(f"out must be a new directory or the model's own directory; got "
-                             f"{str(out_dir)!r}, which holds something else")
-        if unfreeze_top:
-            raise InputError(f"out must be a new directory when unfreeze_top > 0 (the encoder "
-                             f"changed); got existing {str(out_dir)!r}")
+    if not (out_dir.is_dir() and any(out_dir.iterdir())):
+        return False
+    config, ours = read_config(out_dir), mlm.encoder.config
+    if config.get("hidden_size") != ours.hidden_size or config.get("vocab_size") != ours.vocab_size:
+        raise InputError(f"out must be a new directory or the model's own directory; got "
+                         f"{str(out_dir)!r}, which holds something else")
+    if unfreeze_top:
+        raise InputError(f"out must be a new directory when unfreeze_top > 0 (the encoder "
+                         f"changes); got existing {str(out_dir)!r}")
+    return True
+
+
+def _write(mlm: MaskedLM, adapter: HFAdapter | None, out_dir: Path, in_place: bool) -> None:
+    """Save the head: into the model's own directory (head file only), else as a new
+    directory with the (possibly updated) encoder, tokenizer and head."""
+    from ..training import save_directory
+
+    if in_place:
         save_mlm_head(mlm.head, out_dir)
     elif adapter is not None:
         save_directory(out_dir, HFAdapter(adapter.model, adapter.tokenizer, name=adapter.name,
@@ -233,6 +238,31 @@ def _write(mlm: MaskedLM, adapter: HFAdapter | None, out_dir: Path, unfreeze_top
             save_mlm_head(mlm.head, tmp)
 
         save_directory(out_dir, write)
+
+
+def _train(mlm: MaskedLM, corpus: _Corpus, optimizer, scheduler, steps: int, batch_size: int,
+           seed: int, progress: bool) -> list[float]:
+    """``steps`` masked-LM steps over length-bucketed batches (reshuffled each pass); the losses."""
+    from ..training import length_batches
+
+    gen = torch.Generator().manual_seed(seed)
+    mlm.eval()  # no dropout: the frozen part must behave as at inference
+    losses: list[float] = []
+    with tqdm(total=steps, desc="fit MLM head", unit="step", disable=not progress) as bar:
+        for epoch in itertools.count():
+            order = length_batches(corpus.lengths, batch_size, random.Random(seed * 1009 + epoch))
+            for index in order[:steps - len(losses)]:
+                loss, _ = _masked_loss(mlm, *corpus.batch(index, gen))
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                losses.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
+            if len(losses) >= steps:
+                break
+    return losses
 
 
 def fit_lm_head(adapter_or_path, data_specs: list[str], out_dir: str | Path, *,
@@ -254,14 +284,22 @@ def fit_lm_head(adapter_or_path, data_specs: list[str], out_dir: str | Path, *,
     Returns steps, seconds, train_loss (mean of the last 100 steps) and the
     held-out masked-token loss and top-1 accuracy (500 sentences kept aside).
     """
-    from ..training import decay_groups, length_batches, linear_schedule, quiet_transformers
+    from ..training import decay_groups, linear_schedule, quiet_transformers
+    from .defaults import DEFAULT_MODELS, ensure_default
 
+    if isinstance(adapter_or_path, str) and adapter_or_path in DEFAULT_MODELS:
+        if str(out_dir) == adapter_or_path:  # "into the model's own directory"
+            out_dir = ensure_default(adapter_or_path)
+        adapter_or_path = ensure_default(adapter_or_path)
+    torch.manual_seed(seed)  # the head's initialisation
     mlm, adapter = _source(adapter_or_path)
     blocks = _blocks(mlm.encoder)
     _check_fit(steps, lr, encoder_lr, batch_size, unfreeze_top, len(blocks))
     if adapter is not None and unfreeze_top:
         raise InputError(f"unfreeze_top must be 0 for a classifier (it would change its "
                          f"predictions); got {unfreeze_top}")
+    out_dir = Path(out_dir).expanduser()
+    in_place = _in_place(mlm, out_dir, unfreeze_top)
     texts = _sentences(data_specs)
     random.Random(seed).shuffle(texts)
     held = HELDOUT if len(texts) >= 4 * HELDOUT else 0
@@ -276,36 +314,18 @@ def fit_lm_head(adapter_or_path, data_specs: list[str], out_dir: str | Path, *,
     groups += [dict(g, lr=encoder_lr) for g in decay_groups(top, 0.01) if g["params"]]
     optimizer = torch.optim.AdamW(groups, lr=lr, fused=True)
     scheduler = linear_schedule(optimizer, steps, 0.06)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    mlm.eval()
-    start, losses, step, epoch = time.perf_counter(), [], 0, 0
-    bar = tqdm(total=steps, desc="fit MLM head", unit="step", disable=not progress)
+    start = time.perf_counter()
     try:
-        while step < steps:
-            for index in length_batches(corpus.lengths, batch_size, random.Random(seed * 1009 + epoch)):
-                if step >= steps:
-                    break
-                loss, _ = _masked_loss(mlm, *corpus.batch(index, gen))
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
-                step += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
-            epoch += 1
+        losses = _train(mlm, corpus, optimizer, scheduler, steps, batch_size, seed, progress)
     finally:
-        bar.close()
         for p, flag in flags.items():
             p.requires_grad_(flag)
-    report = {"steps": step, "seconds": time.perf_counter() - start,
+    report = {"steps": len(losses), "seconds": time.perf_counter() - start,
               "train_loss": sum(losses[-100:]) / len(losses[-100:]), "sentences": len(corpus.rows)}
     if held:
         report.update(_evaluate(mlm, heldout, seed, 64))
     with quiet_transformers():
-        _write(mlm, adapter, Path(out_dir).expanduser(), unfreeze_top)
+        _write(mlm, adapter, out_dir, in_place)
     return dict(report, out_dir=str(out_dir))
 
 
