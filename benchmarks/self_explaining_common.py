@@ -3,9 +3,9 @@
 The loop is train_classifier's recipe (length-bucketed batches, AdamW without
 decay on biases/LayerNorm, linear warm-up/decay, gradient clipping at 1) plus
 the self-explaining model's ``auxiliary_loss()``, and evaluates dev and test
-accuracy after every epoch. It stays here until ``depthlens.training`` adds the
-auxiliary loss itself; plain and self-explaining runs both use it, so they get
-exactly the same budget.
+accuracy after every epoch (``depthlens.training.train_classifier`` adds the
+auxiliary loss too, but evaluates dev only and saves to disk); plain and
+self-explaining runs both use this loop, so they get exactly the same budget.
 """
 from __future__ import annotations
 
@@ -63,7 +63,6 @@ def fit(adapter, train, *, dev=None, test=None, epochs: int, lr: float, batch_si
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(decay_groups(list(model.named_parameters()), weight_decay), lr=lr)
     scheduler = linear_schedule(optimizer, total, warmup)
-    auxiliary = getattr(adapter, "auxiliary_loss", None)
     torch.manual_seed(seed)
     history, start = [], time.perf_counter()
     for epoch in range(epochs):
@@ -72,7 +71,8 @@ def fit(adapter, train, *, dev=None, test=None, epochs: int, lr: float, batch_si
         for index in length_batches(batch.lengths, batch_size, random.Random(seed * 1009 + epoch)):
             loss = nn.functional.cross_entropy(adapter.forward(batch.select(index)).logits,
                                                targets[index])
-            aux = auxiliary() if auxiliary else loss.new_zeros(())
+            aux = adapter.auxiliary_loss()
+            aux = loss.new_zeros(()) if aux is None else aux
             (loss + aux).backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()

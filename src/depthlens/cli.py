@@ -40,6 +40,17 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def parse_method_params(items: list[str]) -> dict[str, dict[str, str]]:
+    """['lime.n_samples=100', ...] -> {'lime': {'n_samples': '100'}}."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items or []:
+        method, dot, rest = item.partition(".")
+        if not dot or not method:
+            raise InputError(f"--method-param must look like method.key=value; got {item!r}")
+        out.setdefault(method.strip(), {}).update(parse_params([rest]))
+    return out
+
+
 # ------------------------------------------------------------------ commands
 def cmd_methods(args) -> None:
     from .registry import METHODS
@@ -123,7 +134,8 @@ def cmd_benchmark(args) -> None:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     out = Path(args.out or f"runs/{Path(args.model).name}-{args.data.replace(':', '-').replace('~', '')}")
     table = run_benchmark(args.model, args.data, methods, out, metrics,
-                          batch_size=args.batch_size)
+                          method_params=parse_method_params(args.method_param),
+                          metric_params=parse_params(args.param), batch_size=args.batch_size)
     print(format_table(table))
     print(f"report: {build_report(out).resolve()}")
 
@@ -138,7 +150,9 @@ def cmd_train(args) -> None:
     from .training import run_train
 
     run_train(model=args.model, data=args.data, out=args.out, dev=args.dev, epochs=args.epochs,
-              lr=args.lr, batch_size=args.batch_size, seed=args.seed, max_steps=args.max_steps)
+              lr=args.lr, batch_size=args.batch_size, seed=args.seed, max_steps=args.max_steps,
+              self_explaining=args.self_explaining, lam=args.lam,
+              max_span_width=args.max_span_width, regularizer=args.regularizer)
 
 
 def cmd_fit_lm_head(args) -> None:
@@ -217,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated method names")
     s.add_argument("--metrics", default="hiding,revealing,comprehensiveness,sufficiency",
                    help="comma-separated metric names (`depthlens evaluate --list`)")
+    s.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="metric parameter, e.g. random_orders=20 or layer=-1")
+    s.add_argument("--method-param", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="method parameter, e.g. lime.n_samples=100")
     s.add_argument("--out", help="run directory (default runs/MODEL-DATA); resumes if present")
     s.add_argument("--batch-size", type=int, default=16)
     s.set_defaults(handler=cmd_benchmark)
@@ -236,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--max-steps", type=int, default=None)
+    s.add_argument("--self-explaining", action="store_true",
+                   help="add a span head (Sun et al. 2021); explain with --method self_explaining")
+    s.add_argument("--lambda", dest="lam", type=float, default=None,
+                   help="weight of the span-sharpness term (eq. 7; default 1.0)")
+    s.add_argument("--max-span-width", type=int, default=None,
+                   help="longest span in words (default: all spans)")
+    s.add_argument("--regularizer", default=None,
+                   help="sharpness penalty: square (sum alpha^2, default) or entropy")
     s.set_defaults(handler=cmd_train)
 
     s = sub.add_parser("fit", help="fit a learned explainer (e.g. DiffMask probes)")

@@ -36,7 +36,8 @@ PRETRAINED_LR = 5e-5     # default learning rate of pretrained HF encoders
 
 @dataclass
 class TrainResult:
-    """dev_accuracy is None without dev data; train_loss is the mean loss of the last epoch.
+    """dev_accuracy is None without dev data; train_loss is the mean cross-entropy of the
+    last epoch (without any auxiliary loss).
     history: one dict per epoch (epoch, train_loss, dev_accuracy)."""
 
     dev_accuracy: float | None
@@ -214,14 +215,17 @@ def _check_out_dir(out_dir: Path) -> None:
 # ----------------------------------------------------------------- training
 def _run_epoch(adapter: ModelAdapter, batch: Batch, targets: torch.Tensor,
                order: list[list[int]], optimizer, scheduler, bar) -> list[float]:
-    """One pass over the batches ``order`` (index lists) in train mode; the step losses."""
+    """One pass over the batches ``order`` (index lists) in train mode; the step
+    cross-entropies. The objective is the cross-entropy plus ``adapter.auxiliary_loss()``
+    (e.g. the sharpness penalty of a self-explaining model, eq. 7), if any."""
     model = adapter.model
     model.train()
     losses: list[float] = []
     for index in order:
         logits = adapter.forward(batch.select(index)).logits                 # (B, C)
         loss = nn.functional.cross_entropy(logits, targets[index])
-        loss.backward()
+        auxiliary = adapter.auxiliary_loss()
+        (loss if auxiliary is None else loss + auxiliary).backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
@@ -239,7 +243,8 @@ def train_classifier(adapter: ModelAdapter, train, out_dir: str | Path, *, dev=N
                      progress: bool = True) -> TrainResult:
     """Fine-tune ``adapter.model`` on ``train`` (a depthlens Dataset) and save it to ``out_dir``.
 
-    Cross-entropy on ``adapter.forward(batch).logits`` (B, C); AdamW (no decay
+    Cross-entropy on ``adapter.forward(batch).logits`` (B, C) plus
+    ``adapter.auxiliary_loss()`` if the adapter has one; AdamW (no decay
     on biases/LayerNorm), linear warm-up/decay, gradient norm clipped to 1.
     Batches hold texts of similar token length (cut to ``max_length``), in an
     order fixed by ``seed`` and the epoch. A checkpoint is written after every
@@ -354,18 +359,35 @@ def hf_classifier(model: str, train) -> ModelAdapter:
 def run_train(model: str, data: str, out: str, dev: str | None = None, epochs: int = 3,
               lr: float | None = None, batch_size: int = 32, seed: int = 0,
               max_steps: int | None = None, max_length: int = 128, progress: bool = True,
+              self_explaining: bool = False, lam: float | None = None,
+              max_span_width: int | None = None, regularizer: str | None = None,
               **arch_options: Any) -> TrainResult:
     """``depthlens train``: build or load ``model``, train on the ``data`` spec, write ``out``.
 
     ``model`` is a built-in architecture (``SMALL_ARCHS``; ``arch_options`` go to
     ``build_small``) or a saved built-in model directory (default lr 1e-3), or
-    a HF directory / default model name (default lr 5e-5). Prints one summary line.
+    a HF directory / default model name (default lr 5e-5). With
+    ``self_explaining`` the encoder gets a span head (``make_self_explaining``
+    with ``lam`` (default 1.0), ``max_span_width`` words and ``regularizer``)
+    and is trained with the eq. 7 objective. Prints one summary line.
     """
     from .data import load
-    from .models.loading import SMALL_MODEL_FILE, load_directory
+    from .models.loading import SELF_EXPLAINING_FILE, SMALL_MODEL_FILE, load_directory
     from .models.small import SMALL_ARCHS, build_small
 
     _check_out_dir(Path(out))
+    if not self_explaining and any(v is not None for v in (lam, max_span_width, regularizer)):
+        raise InputError("--lambda, --max-span-width and --regularizer need --self-explaining")
+    lam, regularizer = 1.0 if lam is None else lam, regularizer or "square"
+    if self_explaining:
+        from .self_explaining.model import check_settings
+
+        check_settings(max_span_width, lam, regularizer)
+    if (Path(model).expanduser() / SELF_EXPLAINING_FILE).is_file():
+        from .self_explaining.model import ENCODER_DIR
+
+        raise InputError(f"model {model!r} is already self-explaining; train from its encoder "
+                         f"({str(Path(model) / ENCODER_DIR)!r})")
     train = load(data)
     dev_data = load(dev) if dev else None
     torch.manual_seed(seed)
@@ -382,10 +404,16 @@ def run_train(model: str, data: str, out: str, dev: str | None = None, epochs: i
     else:
         adapter = hf_classifier(model, train)
         lr = PRETRAINED_LR if lr is None else lr
+    if self_explaining:
+        from .self_explaining import make_self_explaining
+
+        adapter = make_self_explaining(adapter, lam=lam, max_width=max_span_width,
+                                       regularizer=regularizer, seed=seed)
     result = train_classifier(adapter, train, out, dev=dev_data, epochs=epochs, lr=lr,
                               batch_size=batch_size, seed=seed, max_steps=max_steps,
                               max_length=max_length, progress=progress)
     acc = "n/a" if result.dev_accuracy is None else f"{result.dev_accuracy:.4f} on {dev}"
-    print(f"trained {model} on {data}: dev accuracy {acc}, train loss {result.train_loss:.4f}, "
-          f"{result.steps} steps in {result.seconds:.0f}s -> {out}")
+    kind = "self-explaining " if self_explaining else ""
+    print(f"trained {kind}{model} on {data}: dev accuracy {acc}, train loss "
+          f"{result.train_loss:.4f}, {result.steps} steps in {result.seconds:.0f}s -> {out}")
     return result

@@ -123,6 +123,11 @@ class ModelAdapter(ABC):
     def save(self, directory) -> None:
         """Write everything ``depthlens.load_model(directory)`` needs to restore this model."""
 
+    def auxiliary_loss(self) -> torch.Tensor | None:
+        """An extra training loss of the last forward (scalar) that training adds to the
+        cross-entropy, or None (plain classifiers; self-explaining models override it)."""
+        return None
+
     def attention_parts(self, batch: Batch) -> AttentionParts:
         raise ModelCapabilityError(
             f"model {self.name!r} has no attention; use an attention-free method such as gradient"

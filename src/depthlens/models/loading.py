@@ -8,13 +8,15 @@ from ..errors import InputError, UnknownNameError
 from .adapter import ModelAdapter
 
 SMALL_MODEL_FILE = "depthlens_model.json"
+SELF_EXPLAINING_FILE = "depthlens_self_explaining.json"
 
 
 def load_model(name_or_path: str | Path | ModelAdapter) -> ModelAdapter:
     """A default model name (built on first use), a local checkpoint directory, or a hub id.
 
-    Local directories may hold a HuggingFace classifier (config.json) or a
-    built-in depthlens model (depthlens_model.json).
+    Local directories may hold a HuggingFace classifier (config.json), a
+    built-in depthlens model (depthlens_model.json) or a self-explaining model
+    (depthlens_self_explaining.json).
     """
     if isinstance(name_or_path, ModelAdapter):
         return name_or_path
@@ -45,6 +47,10 @@ def _load(name: str) -> ModelAdapter:
 
 def load_directory(path: Path, name: str) -> ModelAdapter:
     """Load a checkpoint directory written by depthlens or HuggingFace."""
+    if (path / SELF_EXPLAINING_FILE).is_file():
+        from ..self_explaining.model import load_self_explaining
+
+        return load_self_explaining(path, name=name)
     if (path / SMALL_MODEL_FILE).is_file():
         from .small import load_small
 
@@ -54,6 +60,7 @@ def load_directory(path: Path, name: str) -> ModelAdapter:
 
         return HFAdapter.from_pretrained(path, name=name)
     raise InputError(
-        f"directory {str(path)!r} holds no model: expected config.json (HuggingFace) or "
-        f"{SMALL_MODEL_FILE} (depthlens built-in model)"
+        f"directory {str(path)!r} holds no model: expected config.json (HuggingFace), "
+        f"{SMALL_MODEL_FILE} (depthlens built-in model) or {SELF_EXPLAINING_FILE} "
+        f"(self-explaining model)"
     )

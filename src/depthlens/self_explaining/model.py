@@ -23,9 +23,9 @@ from torch import nn
 from ..errors import InputError
 from ..models.adapter import AttentionParts, Batch, ModelAdapter
 from ..models.hooks import layer_hooks
+from ..models.loading import SELF_EXPLAINING_FILE
 from .sic import REGULARIZERS, SpanHead, SpanOutput, WordLayout, sharpness_penalty
 
-SELF_EXPLAINING_FILE = "depthlens_self_explaining.json"
 HEAD_FILE = "span_head.safetensors"
 ENCODER_DIR = "encoder"
 FORMAT_VERSION = 1

@@ -42,6 +42,9 @@ def render_terminal(exp: Explanation, layer: int | str = -1, level: str = "word"
     for rank, i in enumerate(picked, 1):
         label = _paint(labels[i][:30], colors[i], mode) + " " * (pad - len(labels[i][:30]))
         lines.append(f"{rank:>4}. {label}  {values[i]:+.4f}")
+    if exp.spans:
+        lines += ["", "top spans:"] + [_span_line(rank, span, width)
+                                       for rank, span in enumerate(exp.spans[:top], 1)]
     if len(exp.layers) > 1:
         lines += ["", f"top 3 {level}s per layer:"]
         pad = min(max(len(_clean(name)) for name in exp.layers), 18)
@@ -77,6 +80,16 @@ def _legend(exp: Explanation, row: int, values: np.ndarray, row_max: float, sign
             f"min {np.nanmin(values) if values.size else 0:+.4f}, "
             f"max {np.nanmax(values) if values.size else 0:+.4f} | "
             f"colour {low} {bar} {row_max:+.4f} (this layer's max |score|)")
+
+
+def _span_line(rank: int, span, width: int) -> str:
+    """'   1. +0.4210  "span text"' (with ' (pair)' for spans of the second text)."""
+    head = f"{rank:>4}. {span.score:+.4f}  "
+    where = " (pair)" if span.sequence == 1 else ""
+    text = _clean(span.text)
+    room = max(width - len(head) - len(where) - 2, 10)
+    text = text if len(text) <= room else text[:room - 3] + "..."
+    return f'{head}"{text}"{where}'
 
 
 def _layer_line(name: str, pad: int, values: np.ndarray, scaled: np.ndarray, labels: list[str],
