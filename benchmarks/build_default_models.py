@@ -29,13 +29,17 @@ def _table(title: str, results: dict[str, list]) -> list[str]:
     return lines + [_row(text, top) for text, top in results.items()] + [""]
 
 
+def _cpu(info: dict) -> str:
+    """", N s CPU" when the build record has it (older records do not)."""
+    return f", {info['build_cpu_seconds']:.0f} s CPU" if "build_cpu_seconds" in info else ""
+
+
 def report(name: str) -> list[str]:
     """Markdown section for default model ``name`` (built first if needed)."""
     info = json.loads((ensure_default(name) / BUILD_INFO).read_text())
     lines = [f"### {name}", "", f"- SST-2 dev accuracy: **{info['dev_accuracy']:.4f}**",
-             f"- build time: {info['build_seconds']:.0f} s wall, "
-             f"{info.get('build_cpu_seconds', float('nan')):.0f} s CPU (classifier fine-tuning "
-             f"{info['train_seconds']:.0f} s wall, {info['steps']} steps)",
+             f"- build time: {info['build_seconds']:.0f} s wall{_cpu(info)} (classifier "
+             f"fine-tuning {info['train_seconds']:.0f} s wall, {info['steps']} steps)",
              f"- recipe: `{json.dumps(info['recipe'])}`"]
     if "lm_head" in info:
         head = info["lm_head"]
