@@ -1,22 +1,35 @@
 """The web explorer: API contract, safety caps, escaping, a real browser and a load test."""
 import asyncio
 import os
-import shutil
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from browser import chromium
+from conftest import minilm_tokenizer, tiny_hf_model
 from depthlens.app.server import create_app
 
 XSS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']
+# e.g. "minilm-sst2,tiny-sst2": the browser test serves these real models and screenshots each
+SCREENSHOT_MODELS = os.environ.get("DEPTHLENS_SCREENSHOT_MODELS", "")
 
 
 @pytest.fixture(scope="module")
-def app(bert_adapter):
-    return create_app({"tiny": bert_adapter})
+def single_adapter():
+    """A second tiny model (other weights) that takes single texts only."""
+    from depthlens.models.huggingface import HFAdapter
+
+    return HFAdapter(tiny_hf_model(seed=1), minilm_tokenizer(), name="tiny-single",
+                     supports_pairs=False)
+
+
+@pytest.fixture(scope="module")
+def app(bert_adapter, single_adapter):
+    return create_app({"tiny": bert_adapter, "single": single_adapter})
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +71,53 @@ def test_bad_requests_get_clear_messages(client, body, status, message):
     assert r.status_code == status and message in r.json()["error"]
 
 
+def test_model_selection_between_loaded_models(client):
+    texts = {m: client.post("/api/explain", json={"text": "dull and slow", "model": m}).json()
+             for m in ("tiny", "single")}
+    assert texts["tiny"]["explanations"][0]["model"] == "tiny-bert"
+    assert texts["single"]["explanations"][0]["model"] == "tiny-single"
+    assert texts["tiny"]["explanations"][0]["scores"] != texts["single"]["explanations"][0]["scores"]
+
+
+def test_text_pairs(client):
+    body = {"text": "a man sleeps", "pair": "a person rests", "methods": ["gradient"]}
+    data = client.post("/api/explain", json=body).json()
+    assert data["explanations"][0]["pair"] == "a person rests"
+    assert "<i>pair:</i> a person rests" in data["html"]
+    r = client.post("/api/explain", json={**body, "model": "single"})
+    assert r.status_code == 400 and "takes single texts" in r.json()["error"]
+    page = client.get("/").text
+    assert 'value="tiny" data-pairs="1"' in page and 'value="single" data-pairs="0"' in page
+    assert '<label title="saliency: norm of d(target logit)' in page
+
+
+def test_faithfulness_metrics_for_the_input(client):
+    body = {"text": "a gorgeous , witty movie .", "methods": ["gradient", "occlusion"]}
+    assert client.post("/api/explain", json=body).json()["metrics"] is None
+    data = client.post("/api/explain", json={**body, "metrics": True}).json()
+    assert len(data["metrics"]) == 2
+    for per_input in data["metrics"]:
+        assert list(per_input) == ["hiding", "revealing", "comprehensiveness", "sufficiency"]
+        assert 0 <= per_input["hiding"][0] <= 1 and -1 <= per_input["sufficiency"][0] <= 1
+        assert per_input["hiding"][1] == "lower is better"
+    assert data["html"].count("faithfulness on this input") == 2
+    r = client.post("/api/explain", json={**body, "metrics": "yes"})
+    assert r.status_code == 400 and "metrics must be true or false" in r.json()["error"]
+
+
+def test_metrics_rate_the_layer_the_page_shows(bert_adapter):
+    import depthlens
+    from depthlens.app.server import input_metrics
+    from depthlens.evaluation import evaluate
+
+    exp = depthlens.explain(bert_adapter, "a gorgeous , witty movie .", "gradient", layer="all")
+    exp.scores[-1] = 0.0  # as gradients after the last block of a [CLS] classifier
+    ours = input_metrics(bert_adapter, [exp])[0]["comprehensiveness"][0]
+    shown = evaluate(bert_adapter, [exp], ["comprehensiveness"], layer=1)["comprehensiveness"]
+    last = evaluate(bert_adapter, [exp], ["comprehensiveness"], layer=2)["comprehensiveness"]
+    assert ours == pytest.approx(shown.value) and ours != pytest.approx(last.value)
+
+
 def test_body_cap(client):
     r = client.post("/api/explain", content=b"{" + b" " * 40000 + b"}",
                     headers={"content-type": "application/json"})
@@ -77,8 +137,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(app):
+@contextmanager
+def serving(app):
+    """Run ``app`` with uvicorn on a free loopback port in a thread; yields its URL."""
     import uvicorn
 
     port = free_port()
@@ -88,44 +149,77 @@ def server(app):
     deadline = time.time() + 20
     while not srv.started and time.time() < deadline:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+@pytest.fixture(scope="module")
+def server(app):
+    with serving(app) as url:
+        yield url
 
 
-def test_browser_end_to_end(server, tmp_path):
-    """Type a sentence (with hostile markup), wait for the heatmap, check words, screenshot."""
-    from playwright.sync_api import sync_playwright
+@pytest.fixture(scope="module")
+def browser_server(server):
+    """The tiny test server, or one with the real models named in DEPTHLENS_SCREENSHOT_MODELS."""
+    if not SCREENSHOT_MODELS:
+        yield server, ["tiny"]
+        return
+    names = SCREENSHOT_MODELS.split(",")
+    with serving(create_app(names)) as url:
+        yield url, names
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is required for the browser test: apt-get install chromium")
+
+def test_browser_end_to_end(browser_server, tmp_path):
+    """Per model: type a sentence (with hostile markup) and a target, run the metrics,
+    wait for the heatmap, check words, target and metrics, screenshot."""
+    import httpx
+
+    url, models = browser_server
+    labels = {m["name"]: m["labels"] for m in httpx.get(f"{url}/api/models").json()["models"]}
+    shots = Path(os.environ.get("DEPTHLENS_SCREENSHOT_DIR", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
     dialogs = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        page = browser.new_page()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1600, "height": 1250})
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(server)
-        page.fill("#text", "a gorgeous , witty movie . " + XSS[0] + " " + XSS[1])
-        page.click("button[type=submit]")
-        page.wait_for_function("document.getElementById('status').textContent.includes('explanation')",
-                               timeout=60000)
-        frame = page.frame_locator("#result")
-        frame.locator("table").first.wait_for(timeout=30000)
-        body = frame.locator("body").inner_text()
-        assert "gorgeous" in body and "witty" in body
-        assert "<script>alert(1)</script>" in body  # shown as text, not run
-        assert frame.locator("img").count() == 0
-        shots = Path(os.environ.get("DEPTHLENS_SCREENSHOT_DIR", tmp_path))
-        shots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shots / "explorer.png"), full_page=True)
-        browser.close()
-    assert (shots / "explorer.png").stat().st_size > 10_000
+        page.goto(url)
+        for model in models:
+            page.select_option("#model", model)
+            page.fill("#text", "a gorgeous , witty movie . " + XSS[0] + " " + XSS[1])
+            page.fill("#target", "1")
+            page.check("#metrics")
+            page.click("button[type=submit]")
+            page.wait_for_function(
+                "document.getElementById('status').textContent.includes('explanation')",
+                timeout=120000)
+            frame = page.frame_locator("#result")
+            frame.locator("table").first.wait_for(timeout=30000)
+            body = frame.locator("body").inner_text()
+            assert "gorgeous" in body and "witty" in body
+            assert "<script>alert(1)</script>" in body  # shown as text, not run
+            assert frame.locator("img").count() == 0
+            assert "faithfulness on this input" in body
+            assert f"target {labels[model][1]} (p=" in body  # the typed target was sent
+            page.screenshot(path=str(shots / f"explorer-{model}.png"))
+            assert (shots / f"explorer-{model}.png").stat().st_size > 10_000
     assert dialogs == []
+
+
+def test_browser_shows_the_length_cap(server):
+    """A pasted text over the cap is not cut silently: counter and server say the limit."""
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(server)
+        page.fill("#text", "word " * 401)
+        assert "2005 / 2000 characters: too long" in page.inner_text("#counter")
+        page.click("button[type=submit]")
+        page.wait_for_function("document.getElementById('status').className === 'err'",
+                               timeout=30000)
+        assert "at most 2000 characters; got 2005" in page.inner_text("#status")
 
 
 def test_load_50_concurrent_requests(server):

@@ -130,6 +130,61 @@ def test_long_input_stays_small_and_narrow():
     assert 'title="word599: ' in page
 
 
+def test_html_shows_metrics_per_card_escaped():
+    page = render_html([make("good film"), make("bad film")], metrics=[
+        {"hiding": (0.25, "lower is better"), SCRIPT: (None, IMG)}, {}])
+    assert page.count("faithfulness on this input") == 1
+    assert "<td>hiding</td><td>0.250</td><td>lower is better</td>" in page
+    assert "<td>n/a</td>" in page and "<script>alert" not in page and "<img src=x" not in page
+    with pytest.raises(InputError, match="one entry per explanation; got 1 for 2"):
+        render_html([make("good film"), make("bad film")], metrics=[{}])
+
+
+def test_legend_says_what_colours_mean_and_flags_all_zero_layers():
+    signed = render_html([make("good film")])
+    assert "red = positive score (for the target), blue = negative (against it)" in signed
+    flat = make("good film", signed=False)
+    flat.scores[-1] = 0.0  # e.g. gradients at the last layer: the text shows the last non-zero one
+    page = render_html([flat])
+    assert "darker = higher score" in page and "red = positive" not in page.split("<article")[1]
+    assert 'showing <span class="showing">layer_1,' in page and page.count('class="rl on"') == 2
+    assert "nothing to highlight" not in page
+    flat.scores[:] = 0.0
+    page = render_html([flat])
+    assert page.count("all scores are 0: nothing to highlight") == 2  # word and subword views
+    assert 'showing <span class="showing">layer_2,' in page
+
+
+def test_report_explains_methods_and_metrics_and_marks_the_best(tmp_path):
+    import json
+
+    from depthlens.evaluation import MetricResult
+    from depthlens.explanation import ExplanationSet
+    from depthlens.viz.report import build_report
+
+    run = tmp_path / "run"
+    (run / "results").mkdir(parents=True)
+    methods = ["gradient", "occlusion"]
+    (run / "run.json").write_text(json.dumps({"model": SCRIPT, "data": "toy", "n": 1,
+                                              "methods": methods, "metrics": []}))
+    for method, (comp, suff) in zip(methods, [(0.4, 0.1), (0.2, -0.1)]):
+        results = {"comprehensiveness": MetricResult("comprehensiveness", comp, [comp], (-1, 1), True),
+                   "sufficiency": MetricResult("sufficiency", suff, [suff], (-1, 1), False)}
+        (run / "results" / f"{method}.json").write_text(
+            json.dumps({k: r.to_dict() for k, r in results.items()}))
+        ExplanationSet([make(f"good {IMG} film", method=method)]).save(
+            run / "explanations" / f"{method}.jsonl")
+    page = build_report(run).read_text()
+    assert '<td class="best">0.400</td>' in page and '<td class="best">-0.100</td>' in page
+    assert page.count('class="best"') == 2
+    assert "<dt>occlusion</dt><dd>drop in the target score" in page
+    assert "<dt>sufficiency</dt><dd>ERASER sufficiency" in page and "lower is better" in page
+    assert "<script>alert" not in page and html.escape(SCRIPT) in page
+    assert "<img src=x" not in (run / "examples.html").read_text()
+    with pytest.raises(InputError, match="not a depthlens run directory"):
+        build_report(tmp_path)
+
+
 def test_write_html_atomic(tmp_path, monkeypatch):
     target = tmp_path / "page.html"
     assert write_html(target, [make("hello there")]) == target

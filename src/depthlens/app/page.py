@@ -13,14 +13,14 @@ DEFAULT_METHODS = ("gradient", "integrated_gradients", "attention_norm", "decode
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
 header{background:#1d2330;color:#fff;padding:10px 20px}header b{font-size:18px}
-main{display:grid;grid-template-columns:340px 1fr;gap:16px;padding:16px}
+main{display:grid;grid-template-columns:320px 1fr;gap:16px;padding:16px}
 form{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:14px}
 label{display:block;font-weight:600;margin:10px 0 4px}
 textarea,select,input[type=text]{width:100%;box-sizing:border-box;font:inherit;padding:6px}
-.methods label{font-weight:400;margin:2px 0}
 button{margin-top:12px;padding:8px 14px;font:inherit;border-radius:6px;border:0;
  background:#2f6fde;color:#fff;cursor:pointer}button:disabled{background:#9ab}
-#status{margin-top:8px;min-height:1.4em}#status.err{color:#b00020}
+#status{margin-top:8px;min-height:1.4em}.err{color:#b00020}#counter{font-size:13px;color:#667}
+#counter.err{color:#b00020}.methods label,label.check{font-weight:400;margin:2px 0}
 #result{width:100%;height:calc(100vh - 110px);border:1px solid #dde1e7;border-radius:8px;
  background:#fff}.links a{margin-right:12px}
 """
@@ -30,6 +30,7 @@ const form = document.getElementById('f');
 const status = document.getElementById('status');
 const frame = document.getElementById('result');
 const links = document.getElementById('links');
+const counter = document.getElementById('counter');
 let last = null;
 function download(name, type, text) {
   const a = document.createElement('a');
@@ -40,13 +41,26 @@ document.getElementById('dl-json').onclick = e => { e.preventDefault();
   if (last) download('explanations.json', 'application/json', JSON.stringify(last.explanations)); };
 document.getElementById('dl-html').onclick = e => { e.preventDefault();
   if (last) download('explanation.html', 'text/html', last.html); };
+function count() {
+  const n = form.text.value.length, max = Number(form.text.dataset.max);
+  counter.textContent = n + ' / ' + max + ' characters' + (n > max ? ': too long, shorten the text' : '');
+  counter.className = n > max ? 'err' : '';
+}
+function pairs() {
+  const ok = form.model.selectedOptions[0].dataset.pairs === '1';
+  form.pair.disabled = !ok;
+  form.pair.placeholder = ok ? '' : 'this model takes single texts';
+}
+form.text.oninput = count; form.model.onchange = pairs; count(); pairs();
 form.onsubmit = async e => {
   e.preventDefault();
   const methods = [...form.querySelectorAll('input[name=method]:checked')].map(x => x.value);
-  const body = {text: form.text.value, pair: form.pair.value || null, model: form.model.value,
-                methods, layer: form.layer.value || null, target: form.target.value || null};
+  const body = {text: form.text.value, pair: form.pair.disabled ? null : form.pair.value || null,
+                model: form.model.value, methods, layer: form.layer.value || null,
+                target: form.elements.target.value || null, metrics: form.metrics.checked};
   const button = form.querySelector('button');
-  button.disabled = true; status.className = ''; status.textContent = 'explaining…';
+  button.disabled = true; status.className = '';
+  status.textContent = body.metrics ? 'explaining and erasing tokens for the metrics…' : 'explaining…';
   try {
     const r = await fetch('/api/explain', {method: 'POST',
       headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
@@ -65,28 +79,37 @@ form.onsubmit = async e => {
 """
 
 
-def index_page(models: list[str], methods: list[str], max_chars: int) -> str:
-    """The explorer page for the loaded ``models`` and registered ``methods``."""
-    model_options = "".join(f'<option value="{escape(m)}">{escape(m)}</option>' for m in models)
+def index_page(models: dict[str, bool], methods: dict[str, str], max_chars: int) -> str:
+    """The explorer page for the loaded ``models`` ({name: takes text pairs}) and
+    ``methods`` ({name: one-line summary, shown on hover}).
+
+    Texts over ``max_chars`` are not cut by the browser: the counter turns red and the
+    server answers with the limit.
+    """
+    model_options = "".join(f'<option value="{escape(m)}" data-pairs="{int(pairs)}">{escape(m)}'
+                            f"</option>" for m, pairs in models.items())
     boxes = "".join(
-        f'<label><input type="checkbox" name="method" value="{escape(m)}"'
-        f'{" checked" if m in DEFAULT_METHODS else ""}> {escape(m)}</label>' for m in methods)
+        f'<label title="{escape(summary)}"><input type="checkbox" name="method" value="{escape(m)}"'
+        f'{" checked" if m in DEFAULT_METHODS else ""}> {escape(m)}</label>'
+        for m, summary in methods.items())
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>depthlens explorer</title><style>{STYLE}</style></head><body>
 <header><b>depthlens</b> explorer: which words matter, seen from every layer</header><main>
 <form id="f"><label for="text">Text</label>
-<textarea id="text" name="text" rows="5" maxlength="{max_chars}" required
- placeholder="a gorgeous, witty, seductive movie."></textarea>
+<textarea id="text" name="text" rows="5" data-max="{max_chars}" required
+ placeholder="a gorgeous, witty, seductive movie."></textarea><div id="counter"></div>
 <label for="pair">Pair (optional, e.g. NLI hypothesis)</label>
-<input type="text" id="pair" name="pair" maxlength="{max_chars}">
+<input type="text" id="pair" name="pair">
 <label for="model">Model</label><select id="model" name="model">{model_options}</select>
-<label>Methods</label><div class="methods">{boxes}</div>
+<label>Methods <small>(hover for what each computes)</small></label><div class="methods">{boxes}</div>
 <label for="layer">Layer (methods that take one)</label>
 <select id="layer" name="layer"><option value="all">all layers</option>
 <option value="">input only</option></select>
 <label for="target">Target label (empty: predicted)</label>
 <input type="text" id="target" name="target">
+<label class="check"><input type="checkbox" id="metrics" name="metrics"> also run the
+faithfulness metrics for this input (hiding, revealing, comprehensiveness, sufficiency)</label>
 <button type="submit">Explain</button><div id="status" role="status"></div>
 <div id="links" class="links" hidden><a href="#" id="dl-json">download JSON</a>
 <a href="#" id="dl-html">download HTML</a></div></form>

@@ -9,6 +9,7 @@ per-model state), so the event loop stays free.
 """
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +20,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from ..api import explain_many, load_model
 from ..errors import DepthlensError
+from ..evaluation import FAITHFULNESS_METRICS, evaluate
+from ..explanation import Explanation
 from ..models.adapter import ModelAdapter
 from ..registry import METHODS
-from ..viz.html import render_html
+from ..viz.html import InputMetrics, render_html
+from ..viz.units import shown_layer
 from .page import index_page
 
 MAX_TEXT_CHARS = 2000
@@ -61,7 +65,8 @@ def create_app(models: list[str] | dict[str, ModelAdapter], max_text_chars: int 
 
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:
-        return index_page(list(state.models), METHODS.names(), max_text_chars)
+        return index_page({n: m.supports_pairs for n, m in state.models.items()},
+                          {e.name: e.summary for e in METHODS.entries()}, max_text_chars)
 
     @app.get("/api/models")
     async def list_models() -> dict[str, Any]:
@@ -99,6 +104,7 @@ class Job:
     methods: list[str]
     target: str | None
     layer: str | None
+    metrics: bool = False
 
 
 def parse_request(data: Any, state: ExplorerState, max_chars: int) -> Job:
@@ -123,8 +129,11 @@ def parse_request(data: Any, state: ExplorerState, max_chars: int) -> Job:
         raise ValueError(f"unknown method {unknown[0]!r}; choose one of {', '.join(METHODS.names())}")
     target = data.get("target") or None
     layer = data.get("layer") or None
+    metrics = data.get("metrics", False)
+    if not isinstance(metrics, bool):
+        raise ValueError(f"metrics must be true or false; got {metrics!r}")
     return Job(model, text, pair, methods, None if target is None else str(target),
-               None if layer is None else str(layer))
+               None if layer is None else str(layer), metrics)
 
 
 def run_job(state: ExplorerState, job: Job) -> dict[str, Any]:
@@ -140,7 +149,25 @@ def run_job(state: ExplorerState, job: Job) -> dict[str, Any]:
                                              targets=job.target, **params)
             except DepthlensError as err:
                 failures[method] = str(err)
-    if not explanations:
-        raise DepthlensError("; ".join(f"{k}: {v}" for k, v in failures.items()))
+        if not explanations:
+            raise DepthlensError("; ".join(f"{k}: {v}" for k, v in failures.items()))
+        metrics = input_metrics(adapter, explanations) if job.metrics else None
     return {"explanations": [e.to_dict() for e in explanations], "failures": failures,
-            "html": render_html(explanations, title=f"depthlens: {job.model}")}
+            "metrics": metrics,
+            "html": render_html(explanations, title=f"depthlens: {job.model}", metrics=metrics)}
+
+
+def input_metrics(adapter: ModelAdapter, explanations: list[Explanation]) -> list[InputMetrics]:
+    """The faithfulness metrics of each explanation on its own input, tokens ranked by the
+    layer its page shows first (:func:`shown_layer`).
+
+    Hiding/Revealing score the target probability (accuracy of one example is 0 or 1).
+    Returns one {metric: (value or None when undefined, direction)} per explanation.
+    """
+    out = []
+    for exp in explanations:
+        results = evaluate(adapter, [exp], FAITHFULNESS_METRICS, score="probability",
+                           layer=shown_layer(exp))
+        out.append({name: (None if math.isnan(r.value) else r.value, r.direction)
+                    for name, r in results.items()})
+    return out

@@ -13,15 +13,18 @@ import hashlib
 import html
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from ..explanation import Explanation
 from ..io import atomic_write_text
 from .colors import gradient, hex_color, ink, rgb, scale_rows
-from .units import Unit, mismatch, ranked, segments, sequences, target_text, units
+from .units import (Unit, mismatch, ranked, segments, sequences, shown_layer, target_text,
+                    units)
 
+InputMetrics = dict[str, tuple[float | None, str]]  # metric -> (value or None, "higher is better")
 NARROW_AT = 150  # heatmaps with more columns get narrow cells without a header row
 TOP_SPANS = 10
 
@@ -30,7 +33,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:1.5em;color:#222;background:#faf
 h1{font-size:1.4em}h2{font-size:1.1em;margin:1.6em 0 .3em}
 .note,.meta,.sub{color:#555;font-size:.9em}
 .quote{border-left:3px solid #ccc;padding-left:.6em;color:#444;white-space:pre-wrap}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,460px),1fr));gap:1em}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,400px),1fr));gap:1em}
 .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.8em 1em;min-width:0;
  position:relative}
 .card h3{margin:0 0 .2em;font-size:1.05em}
@@ -79,29 +82,42 @@ _CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-"
 
 
 def render_html(explanations: Iterable[Explanation] | Explanation,
-                title: str = "depthlens explanations") -> str:
-    """One page for many explanations; those of the same text (and pair) share a heading."""
+                title: str = "depthlens explanations",
+                metrics: Sequence[InputMetrics] | None = None) -> str:
+    """One page for many explanations; those of the same text (and pair) share a heading.
+
+    metrics: optional, one {metric name: (value, direction)} per explanation,
+    shown in its card (e.g. faithfulness of that explanation on its input).
+    """
     if isinstance(explanations, Explanation):
         explanations = [explanations]
-    groups: dict[tuple[str, str | None], list[Explanation]] = {}
-    for exp in explanations:
-        groups.setdefault((exp.text, exp.pair), []).append(exp)
+    explanations = list(explanations)
+    per_card = list(metrics) if metrics is not None else [{}] * len(explanations)
+    if len(per_card) != len(explanations):
+        raise InputError(f"metrics must give one entry per explanation; got {len(per_card)} "
+                         f"for {len(explanations)}")
+    groups: dict[tuple[str, str | None], list[tuple[Explanation, InputMetrics]]] = {}
+    for exp, scores in zip(explanations, per_card):
+        groups.setdefault((exp.text, exp.pair), []).append((exp, scores))
     body, card = [], 0
     for n, ((text, pair), members) in enumerate(groups.items(), 1):
         quote = _e(_shorten(text))
         if pair is not None:
             quote += "<br><i>pair:</i> " + _e(_shorten(pair))
         body.append(f'<section><h2>Text {n}</h2><p class="quote">{quote}</p><div class="cards">')
-        for exp in members:
+        for exp, scores in members:
             card += 1
-            body.append(_card(exp, card))
+            body.append(_card(exp, card, scores))
         body.append("</div></section>")
     if not groups:
         body.append('<p class="note">No explanations.</p>')
-    note = ("Colours: red = positive, blue = negative (white-to-red when all scores are "
-            "non-negative). Each layer row is scaled by its own max |score|, so colours compare "
-            "words within a layer; hover for exact scores. Click a heatmap row to colour the "
-            "text by that layer.")
+    note = ("Each card is one explanation method: the stronger a word's colour, the more that "
+            "method says the word drove the prediction of the target class. Red = positive score "
+            "(supports the target), blue = negative (speaks against it); methods whose scores "
+            "are never negative use white-to-red. Each layer row is scaled by its own max "
+            "|score|, so colours compare words within a layer, not across methods or layers; "
+            "hover for exact scores. The grid under a card shows every layer (rows) for "
+            "layer-resolved methods: click a row to colour the text by that layer.")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -117,7 +133,7 @@ def write_html(path: str | Path, explanations: Iterable[Explanation] | Explanati
     return Path(path)
 
 
-def _card(exp: Explanation, n: int) -> str:
+def _card(exp: Explanation, n: int, metrics: InputMetrics) -> str:
     meta = [f"model <b>{_e(exp.model or '(unnamed)')}</b>",
             f"target <b>{_e(target_text(exp.target))}</b>"]
     predicted = mismatch(exp)
@@ -132,14 +148,25 @@ def _card(exp: Explanation, n: int) -> str:
             f'<input type="radio" class="lv-t" name="lv{n}" id="lv{n}t">'
             f'<label for="lv{n}t">subwords</label>'
             + _view(exp, "word", "v-w") + _view(exp, "token", "v-t")
-            + _spans(exp) + _details(exp) + "</article>")
+            + _metrics(exp, metrics) + _spans(exp) + _details(exp) + "</article>")
+
+
+def _metrics(exp: Explanation, metrics: InputMetrics) -> str:
+    """A small table of this explanation's metric values (scores of its shown layer)."""
+    if not metrics:
+        return ""
+    rows = "".join(f"<tr><td>{_e(name)}</td><td>{'n/a' if value is None else f'{value:.3f}'}"
+                   f"</td><td>{_e(direction)}</td></tr>" for name, (value, direction) in metrics.items())
+    return (f'<details open><summary>faithfulness on this input ({_e(exp.layers[shown_layer(exp)])} scores)'
+            f'</summary><table class="spans"><tr><th>metric</th><th>value</th><th>better</th></tr>'
+            f"{rows}</table></details>")
 
 
 def _view(exp: Explanation, level: str, cls: str) -> str:
     """Highlighted text at the last layer plus, for several layers, the heatmap."""
     shown, matrix = units(exp, level)
     scaled, row_max, signed = scale_rows(matrix)
-    row = len(exp.layers) - 1
+    row = shown_layer(exp)
     cells = [[_cell(shown[i].label, matrix[r, i], scaled[r, i], signed) for i in range(len(shown))]
              for r in range(len(exp.layers))]
     parts = []
@@ -149,25 +176,26 @@ def _view(exp: Explanation, level: str, cls: str) -> str:
             _e(t) if i is None else f'<span data-i="{i}" {cells[row][i]}>{_e(t)}</span>'
             for t, i in segments(exp, shown, seq)))
     text = "\n".join(parts)
-    low = "-1" if signed else "0"
     stops = ",".join(hex_color(c) for c in gradient(signed))
-    legend = (f'<div class="sub">colour {low} <span class="legend" style="background:'
-              f'linear-gradient(90deg,{stops})"></span> +1 &times; row max |score| &middot; '
+    ends = (("&minus;max", "+max", "red = positive score (for the target), blue = negative "
+             "(against it)") if signed else ("0", "max", "darker = higher score"))
+    empty = " (all scores are 0: nothing to highlight)" if row_max[row] == 0 else ""
+    legend = (f'<div class="sub">{ends[0]} <span class="legend" style="background:'
+              f'linear-gradient(90deg,{stops})"></span> {ends[1]} &middot; {ends[2]} &middot; '
               f'showing <span class="showing">{_e(exp.layers[row])}, max |score| '
-              f"{row_max[row]:.4g}</span></div>")
-    heatmap = _heatmap(exp, shown, cells, row_max) if len(exp.layers) > 1 else ""
+              f"{row_max[row]:.4g}{empty}</span></div>")
+    heatmap = _heatmap(exp, shown, cells, row_max, row) if len(exp.layers) > 1 else ""
     return f'<div class="view {cls}">{legend}<div class="txt">{text}</div>{heatmap}</div>'
 
 
 def _heatmap(exp: Explanation, shown: list[Unit], cells: list[list[str]],
-             row_max: np.ndarray) -> str:
+             row_max: np.ndarray, shown_row: int) -> str:
     """Rows = layers, columns = units; narrow cells without header for long inputs."""
     narrow = len(shown) > NARROW_AT
     head = "" if narrow else ('<thead><tr><th class="rl"></th>'
                               + "".join(f'<th class="ch">{_e(u.label)}</th>' for u in shown)
                               + "</tr></thead>")
-    last = len(exp.layers) - 1
-    rows = [f'<tr class="hm-row"><th class="rl{" on" if r == last else ""}" '
+    rows = [f'<tr class="hm-row"><th class="rl{" on" if r == shown_row else ""}" '
             f'data-max="{row_max[r]:.4g}" title="click: colour the text by this layer">'
             f'{_e(name)}</th>' + "".join(f"<td {c}></td>" for c in cells[r]) + "</tr>"
             for r, name in enumerate(exp.layers)]

@@ -11,26 +11,31 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 from pathlib import Path
 
 from ..errors import InputError
 from ..explanation import ExplanationSet
 from ..io import atomic_write_text
+from ..registry import METHODS, METRICS
 from .html import write_html
 from .plots import curves_png
 
 EXAMPLES = 8
 GAMES = ("hiding", "revealing")
+BEST = ' class="best"'
 _CSS = """body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;
 padding:0 1em}table{border-collapse:collapse;margin:1em 0}td,th{padding:4px 10px;
 border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}
 th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 .figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1em}
-.note{color:#555}code{background:#f3f3f3;padding:0 .3em}"""
+.note{color:#555}td.best{font-weight:700}dt{font-weight:600}dd{margin:0 0 .4em 1.5em;color:#444}code{background:#f3f3f3;padding:0 .3em}"""
 
 
 def build_report(run_dir: str | Path, examples: int = EXAMPLES) -> Path:
     """Write RUN_DIR/report.html (and examples.html, figures/*_all.png); returns the report path."""
+    from .. import evaluation  # noqa: F401  (registers the metrics the glossary describes)
+
     run = Path(run_dir)
     manifest_file = run / "run.json"
     if not manifest_file.is_file():
@@ -82,30 +87,67 @@ def _page(manifest: dict, results: dict, figures: list[Path], examples_name: str
     e = html.escape
     metrics = list(dict.fromkeys(m for res in results.values() for m in res))
     head = "".join(f"<th>{e(m)}<br><small>{_direction(results, m)}</small></th>" for m in metrics)
+    best = {m: _best(results, m) for m in metrics}
     rows = []
     for method, res in results.items():
-        cells = "".join(f"<td>{_value(res.get(m))}</td>" for m in metrics)
+        cells = "".join(f"<td{BEST if method in best[m] else ''}>{_value(res.get(m))}</td>"
+                        for m in metrics)
         rows.append(f"<tr><td>{e(method)}</td>{cells}</tr>")
     first = next(iter(results.values()), {})
     if any(g in first for g in GAMES):
         cells = "".join(f"<td>{_num(first[m]['details'].get('random_auc_accuracy'))}</td>"
                         if m in GAMES and m in first else "<td></td>" for m in metrics)
         rows.append(f"<tr><td><i>random order</i></td>{cells}</tr>")
-    imgs = "".join(f'<figure><img alt="{e(p.stem)}" src="data:image/png;base64,'
-                   f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{e(p.stem)}'
+    imgs = "".join(f'<figure><img alt="{e(_caption(p))}" src="data:image/png;base64,'
+                   f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{e(_caption(p))}'
                    f"</figcaption></figure>" for p in figures)
     title = f"depthlens report: {manifest['model']} on {manifest['data']}"
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
             f"<title>{e(title)}</title><style>{_CSS}</style></head><body><h1>{e(title)}</h1>"
-            f'<p class="note">{manifest["n"]} examples, methods: {e(", ".join(manifest["methods"]))}.'
-            f" Hiding: accuracy area as the highest-scored tokens are masked first (lower = the "
-            f"explanation found the tokens the model needs). Revealing: accuracy area as they are "
-            f"revealed first (higher is better). The random order is the mean of 20 shuffles.</p>"
+            f'<p class="note">How well does each explanation method find the words that model '
+            f"{e(manifest['model'])} relies on, over {manifest['n']} examples of "
+            f"{e(manifest['data'])}? Each method scores every token; the metrics below erase or "
+            f"keep the top-scored tokens and watch the model's prediction.</p>"
             f'<p><a href="{e(examples_name)}">Example explanations, all methods side by side '
-            f"&rarr;</a></p><h2>Metrics</h2><table><tr><th>method</th>{head}</tr>{''.join(rows)}"
-            f"</table><h2>Figures</h2><div class=\"figs\">{imgs}</div></body></html>\n")
+            f"&rarr;</a> (coloured words: what each method found important)</p>"
+            f"<h2>Methods</h2>{_glossary(METHODS, manifest['methods'])}"
+            f"<h2>Metrics</h2><table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
+            f'<p class="note">Bold: the best method for that metric (by its direction). '
+            f"The random order row is the same game with tokens erased in random order (mean of "
+            f"20 shuffles): a useful method beats it. Accuracy in Hiding and Revealing is against "
+            f"the data set's gold labels (the Hiding curve at 0 is the model's plain accuracy)."
+            f"</p>"
+            f"{_glossary(METRICS, metrics)}"
+            f"<h2>Figures</h2><div class=\"figs\">{imgs}</div></body></html>\n")
+
+
+def _glossary(registry, names: list[str]) -> str:
+    """A definition list of the registered ``names`` and their one-line summaries."""
+    known = set(registry.names())
+    return "<dl>" + "".join(f"<dt>{html.escape(n)}</dt><dd>{html.escape(registry.get(n).summary)}"
+                            f"</dd>" for n in names if n in known) + "</dl>"
+
+
+def _caption(figure: Path) -> str:
+    """'all methods: hiding' for figures/hiding_all.png, 'gradient: hiding' for
+    figures/gradient/hiding.png."""
+    if figure.parent.name == "figures":
+        return f"all methods: {figure.stem.removesuffix('_all')}"
+    return f"{figure.parent.name}: {figure.stem}"
+
+
+def _best(results: dict, metric: str) -> set[str]:
+    """The methods with the best value of ``metric`` (by its direction); empty if none."""
+    values = {m: res[metric]["value"] for m, res in results.items()
+              if metric in res and isinstance(res[metric].get("value"), (int, float))
+              and math.isfinite(res[metric]["value"])}
+    if len(values) < 2:
+        return set()
+    pick = max if next(r[metric] for r in results.values() if metric in r)["higher_is_better"] else min
+    top = pick(values.values())
+    return {m for m, v in values.items() if v == top}
 
 
 def _direction(results: dict, metric: str) -> str:

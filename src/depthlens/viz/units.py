@@ -33,6 +33,14 @@ def units(exp: Explanation, level: str = "word") -> tuple[list[Unit], np.ndarray
     raise InputError(f"level must be one of {LEVELS}; got {level!r}")
 
 
+def shown_layer(exp: Explanation) -> int:
+    """The row a page colours the text by first (and rates with metrics): the last layer with
+    a non-zero score (gradients after the last block are 0 at every token but [CLS]), else
+    the last layer."""
+    nonzero = np.flatnonzero(np.abs(np.nan_to_num(exp.scores)).max(axis=1, initial=0.0) > 0)
+    return int(nonzero[-1]) if len(nonzero) else len(exp.layers) - 1
+
+
 def sequences(exp: Explanation) -> list[int]:
     """The shown sequences: 0 (text), and 1 (pair) when there is a pair."""
     return [0, 1] if exp.pair is not None else [0]
