@@ -111,7 +111,7 @@ def test_metrics_rate_the_layer_the_page_shows(bert_adapter):
     from depthlens.evaluation import evaluate
 
     exp = depthlens.explain(bert_adapter, "a gorgeous , witty movie .", "gradient", layer="all")
-    exp.scores[-1] = 0.0  # as gradients after the last block of a [CLS] classifier
+    exp.scores[-1, 1:] = 0.0  # as gradients after the last block: non-zero at [CLS] only
     ours = input_metrics(bert_adapter, [exp])[0]["comprehensiveness"][0]
     shown = evaluate(bert_adapter, [exp], ["comprehensiveness"], layer=1)["comprehensiveness"]
     last = evaluate(bert_adapter, [exp], ["comprehensiveness"], layer=2)["comprehensiveness"]

@@ -144,7 +144,7 @@ def test_legend_says_what_colours_mean_and_flags_all_zero_layers():
     signed = render_html([make("good film")])
     assert "red = positive score (for the target), blue = negative (against it)" in signed
     flat = make("good film", signed=False)
-    flat.scores[-1] = 0.0  # e.g. gradients at the last layer: the text shows the last non-zero one
+    flat.scores[-1, 1:] = 0.0  # gradients at the last layer: only [CLS] is non-zero
     page = render_html([flat])
     assert "darker = higher score" in page and "red = positive" not in page.split("<article")[1]
     assert 'showing <span class="showing">layer_1,' in page and page.count('class="rl on"') == 2

@@ -27,17 +27,23 @@ def units(exp: Explanation, level: str = "word") -> tuple[list[Unit], np.ndarray
         words, scores = exp.word_scores("sum")
         return [Unit(w.text, w.start, w.end, w.sequence) for w in words], scores
     if level == "token":
-        kept = [i for i, w in enumerate(exp.word_ids) if w is not None]
+        kept = real_tokens(exp)
         shown = [Unit(exp.tokens[i], *exp.offsets[i], exp.sequence_ids[i] or 0) for i in kept]
         return shown, exp.scores[:, kept]
     raise InputError(f"level must be one of {LEVELS}; got {level!r}")
 
 
+def real_tokens(exp: Explanation) -> list[int]:
+    """Positions of the non-special tokens."""
+    return [i for i, w in enumerate(exp.word_ids) if w is not None]
+
+
 def shown_layer(exp: Explanation) -> int:
     """The row a page colours the text by first (and rates with metrics): the last layer with
-    a non-zero score (gradients after the last block are 0 at every token but [CLS]), else
-    the last layer."""
-    nonzero = np.flatnonzero(np.abs(np.nan_to_num(exp.scores)).max(axis=1, initial=0.0) > 0)
+    a non-zero score at a real token (gradients after the last block are 0 at every token but
+    [CLS]), else the last layer."""
+    real = np.abs(np.nan_to_num(exp.scores[:, real_tokens(exp)]))
+    nonzero = np.flatnonzero(real.max(axis=1, initial=0.0) > 0)
     return int(nonzero[-1]) if len(nonzero) else len(exp.layers) - 1
 
 
