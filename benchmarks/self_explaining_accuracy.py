@@ -4,7 +4,9 @@ Every run fine-tunes the same pretrained encoder with the same budget (the
 default model's recipe: epochs, lr, batch size, max length) and records dev
 and test accuracy after each epoch as one JSON line in --out. Runs already in
 --out are skipped, so the script can be resumed. --summary prints mean +- std
-over seeds of the last epoch's accuracies.
+over seeds of the last epoch's accuracies from --out (nothing is recomputed).
+SNLI has no train split here: it trains on SNLI dev and tests on SNLI test
+(no dev accuracy).
 
     nice -n 10 python benchmarks/self_explaining_accuracy.py --encoder tiny --data sst2 \
         --seeds 0 1 2
@@ -21,12 +23,16 @@ import torch
 from self_explaining_common import VARIANTS, append_jsonl, build, fit, read_jsonl, recipe
 
 OUT = Path(__file__).parent / "self_explaining_results" / "accuracy.jsonl"
+# (train, dev, test) split of each dataset; None: no dev evaluation
+SPLITS = {"sst2": ("train", "dev", "test"), "sst5": ("train", "dev", "test"),
+          "snli": ("dev", None, "test")}
 
 
 def run(args) -> None:
     from depthlens.data import load
 
-    train, dev, test = (load(f"{args.data}:{split}") for split in ("train", "dev", "test"))
+    train, dev, test = (load(f"{args.data}:{split}") if split else None
+                        for split in SPLITS[args.data])
     done = {(r["encoder"], r["data"], r["variant"], r["lam"], r["max_width"],
              r.get("regularizer", "square"), r["seed"], r["epochs"]) for r in read_jsonl(args.out)}
     settings = recipe(args.encoder)
@@ -47,6 +53,7 @@ def run(args) -> None:
                                     "variant": variant, "lam": lam, "max_width": args.max_width,
                                     "regularizer": args.regularizer,
                                     "seed": seed, "settings": settings,
+                                    "splits": SPLITS[args.data],
                                     "epochs": settings["epochs"], "history": history})
             if args.save_dir:
                 adapter.save(Path(args.save_dir) / f"{args.encoder}-{args.data}-{variant}-"
@@ -64,9 +71,9 @@ def summary(path: Path) -> str:
     for (enc, data, variant, lam, reg, width, epochs), rows in sorted(groups.items(), key=str):
         cells = []
         for split in ("dev", "test"):
-            values = [100 * r[f"{split}_accuracy"] for r in rows]
-            std = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.1f} ± {std:.1f}")
+            values = [100 * r[f"{split}_accuracy"] for r in rows if f"{split}_accuracy" in r]
+            mean = f"{statistics.mean(values):.1f}" if values else "n/a"
+            cells.append(f"{mean} ± {statistics.stdev(values):.1f}" if len(values) > 1 else mean)
         lines.append(f"| {enc} | {data} | {variant} | {lam} | {reg} | {width or 'all'} | {epochs} | "
                      f"{len(rows)} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
@@ -75,7 +82,7 @@ def summary(path: Path) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--encoder", choices=["tiny", "minilm"], default="tiny")
-    p.add_argument("--data", choices=["sst2", "sst5"], default="sst2")
+    p.add_argument("--data", choices=list(SPLITS), default="sst2")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--lam", type=float, default=1.0)

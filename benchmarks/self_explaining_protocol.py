@@ -17,6 +17,7 @@ the same text. Results go to --out as JSON lines.
 
     nice -n 10 python benchmarks/self_explaining_protocol.py --data sst2 \
         --self-explaining DIR --plain DIR --encoder tiny
+    python benchmarks/self_explaining_protocol.py --summary     # Table 4 from --out
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from self_explaining_common import append_jsonl, build, fit, recipe
+from self_explaining_common import append_jsonl, build, fit, read_jsonl, recipe
 
 from depthlens.api import explain_many
 from depthlens.data import load
@@ -58,18 +59,36 @@ def extract(dataset, se_model, plain, rng) -> dict[str, list]:
     return spans
 
 
+def summary(path: Path) -> str:
+    """Table 4 (accuracy in %) from the JSON lines in ``path``, one row per run and method."""
+    lines = ["| data | self-explaining model | method | words / test rationale | F-S | S-F | S-S |",
+             "|---|---|---|---|---|---|---|"]
+    for r in read_jsonl(path):
+        cells = " | ".join(f"{100 * r[k]:.1f}" for k in (
+            "full_train_span_test", "span_train_full_test", "span_train_span_test"))
+        lines.append(f"| {r['data']} | {Path(r['self_explaining']).name} | {r['method']} | "
+                     f"{r['test_words_per_rationale']:.1f} | {cells} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", choices=["sst2", "sst5"], default="sst2")
-    p.add_argument("--self-explaining", required=True)
-    p.add_argument("--plain", required=True)
+    p.add_argument("--self-explaining", help="trained self-explaining model directory")
+    p.add_argument("--plain", help="trained plain classifier directory")
     p.add_argument("--encoder", choices=["tiny", "minilm"], default="tiny",
                    help="encoder of the SpanTrain classifiers")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--summary", action="store_true", help="print Table 4 from --out and exit")
     args = p.parse_args()
+    if args.summary:
+        print(summary(args.out))
+        return
+    if not (args.self_explaining and args.plain):
+        p.error("--self-explaining and --plain are required (or --summary)")
     torch.set_num_threads(args.threads)
     full = {s: load(f"{args.data}:{s}") for s in ("train", "dev", "test")}
     se_model, plain = load_self_explaining(args.self_explaining), load_model(args.plain)
