@@ -77,7 +77,8 @@ def test_model_selection_between_loaded_models(client):
              for m in ("tiny", "single")}
     assert texts["tiny"]["explanations"][0]["model"] == "tiny-bert"
     assert texts["single"]["explanations"][0]["model"] == "tiny-single"
-    assert texts["tiny"]["explanations"][0]["scores"] != texts["single"]["explanations"][0]["scores"]
+    scores = {m: texts[m]["explanations"][0]["scores"] for m in texts}
+    assert scores["tiny"] != scores["single"]
 
 
 def test_text_pairs(client):
@@ -224,16 +225,17 @@ def test_browser_shows_the_length_cap(server):
 
 
 def test_load_50_concurrent_requests(explorer_server):
-    """Per model: 50 concurrent explain requests on loopback all succeed (time printed for the docs)."""
+    """Per model: 50 concurrent explain requests on loopback all succeed (time printed)."""
     import httpx
 
     url, models = explorer_server
 
     async def run(model):
         async with httpx.AsyncClient(timeout=120) as c:
-            jobs = [c.post(f"{url}/api/explain", json={
-                "text": f"sentence number {i} is rather good", "methods": ["gradient"], "model": model})
-                for i in range(50)]
+            jobs = [c.post(f"{url}/api/explain",
+                           json={"text": f"sentence number {i} is rather good",
+                                 "methods": ["gradient"], "model": model})
+                    for i in range(50)]
             return await asyncio.gather(*jobs)
 
     for model in models:

@@ -140,6 +140,14 @@ def test_html_shows_metrics_per_card_escaped():
         render_html([make("good film"), make("bad film")], metrics=[{}])
 
 
+def test_cards_say_what_the_method_computes():
+    import depthlens  # noqa: F401  (registers the methods)
+
+    page = render_html([make("good film", method="occlusion"), make("bad film", method="mine")])
+    assert '<h3>occlusion</h3><div class="sub">drop in the target score' in page
+    assert '<h3>mine</h3><div class="meta">' in page
+
+
 def test_legend_says_what_colours_mean_and_flags_all_zero_layers():
     signed = render_html([make("good film")])
     assert "red = positive score (for the target), blue = negative (against it)" in signed
@@ -168,7 +176,8 @@ def test_report_explains_methods_and_metrics_and_marks_the_best(tmp_path):
     (run / "run.json").write_text(json.dumps({"model": SCRIPT, "data": "toy", "n": 1,
                                               "methods": methods, "metrics": []}))
     for method, (comp, suff) in zip(methods, [(0.4, 0.1), (0.2, -0.1)]):
-        results = {"comprehensiveness": MetricResult("comprehensiveness", comp, [comp], (-1, 1), True),
+        results = {"comprehensiveness": MetricResult("comprehensiveness", comp, [comp], (-1, 1),
+                                                     True),
                    "sufficiency": MetricResult("sufficiency", suff, [suff], (-1, 1), False)}
         (run / "results" / f"{method}.json").write_text(
             json.dumps({k: r.to_dict() for k, r in results.items()}))

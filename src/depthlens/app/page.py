@@ -43,7 +43,8 @@ document.getElementById('dl-html').onclick = e => { e.preventDefault();
   if (last) download('explanation.html', 'text/html', last.html); };
 function count() {
   const n = form.text.value.length, max = Number(form.text.dataset.max);
-  counter.textContent = n + ' / ' + max + ' characters' + (n > max ? ': too long, shorten the text' : '');
+  counter.textContent = n + ' / ' + max + ' characters' +
+    (n > max ? ': too long, shorten the text' : '');
   counter.className = n > max ? 'err' : '';
 }
 function pairs() {
@@ -60,7 +61,8 @@ form.onsubmit = async e => {
                 target: form.elements.target.value || null, metrics: form.metrics.checked};
   const button = form.querySelector('button');
   button.disabled = true; status.className = '';
-  status.textContent = body.metrics ? 'explaining and erasing tokens for the metrics…' : 'explaining…';
+  status.textContent = body.metrics ? 'explaining and erasing tokens for the metrics…'
+                                     : 'explaining…';
   try {
     const r = await fetch('/api/explain', {method: 'POST',
       headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
@@ -102,7 +104,8 @@ def index_page(models: dict[str, bool], methods: dict[str, str], max_chars: int)
 <label for="pair">Pair (optional, e.g. NLI hypothesis)</label>
 <input type="text" id="pair" name="pair">
 <label for="model">Model</label><select id="model" name="model">{model_options}</select>
-<label>Methods <small>(hover for what each computes)</small></label><div class="methods">{boxes}</div>
+<label>Methods <small>(hover for what each computes)</small></label>
+<div class="methods">{boxes}</div>
 <label for="layer">Layer (methods that take one)</label>
 <select id="layer" name="layer"><option value="all">all layers</option>
 <option value="">input only</option></select>

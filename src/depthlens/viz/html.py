@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import InputError
 from ..explanation import Explanation
 from ..io import atomic_write_text
+from ..registry import METHODS
 from .colors import gradient, hex_color, ink, rgb, scale_rows
 from .units import (Unit, mismatch, ranked, segments, sequences, shown_layer, target_text,
                     units)
@@ -141,7 +142,8 @@ def _card(exp: Explanation, n: int, metrics: InputMetrics) -> str:
         meta.append(f'<span class="warn">predicted {_e(target_text(predicted))}</span>')
     elif exp.predicted is not None:
         meta.append("predicted = target")
-    return (f'<article class="card"><h3>{_e(exp.method)}</h3><div class="meta">'
+    return (f'<article class="card"><h3>{_e(exp.method)}</h3>{_summary(exp.method)}'
+            '<div class="meta">'
             + " &middot; ".join(meta) + "</div>"
             f'<input type="radio" class="lv-w" name="lv{n}" id="lv{n}w" checked>'
             f'<label for="lv{n}w">words</label>'
@@ -151,13 +153,22 @@ def _card(exp: Explanation, n: int, metrics: InputMetrics) -> str:
             + _metrics(exp, metrics) + _spans(exp) + _details(exp) + "</article>")
 
 
+def _summary(method: str) -> str:
+    """The registered method's one-line summary, if it is a registered method."""
+    if method not in METHODS.names():
+        return ""
+    return f'<div class="sub">{_e(METHODS.get(method).summary)}</div>'
+
+
 def _metrics(exp: Explanation, metrics: InputMetrics) -> str:
     """A small table of this explanation's metric values (scores of its shown layer)."""
     if not metrics:
         return ""
     rows = "".join(f"<tr><td>{_e(name)}</td><td>{'n/a' if value is None else f'{value:.3f}'}"
-                   f"</td><td>{_e(direction)}</td></tr>" for name, (value, direction) in metrics.items())
-    return (f'<details open><summary>faithfulness on this input ({_e(exp.layers[shown_layer(exp)])} scores)'
+                   f"</td><td>{_e(direction)}</td></tr>"
+                   for name, (value, direction) in metrics.items())
+    layer = _e(exp.layers[shown_layer(exp)])
+    return (f'<details open><summary>faithfulness on this input ({layer} scores)'
             f'</summary><table class="spans"><tr><th>metric</th><th>value</th><th>better</th></tr>'
             f"{rows}</table></details>")
 

@@ -29,7 +29,8 @@ padding:0 1em}table{border-collapse:collapse;margin:1em 0}td,th{padding:4px 10px
 border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}
 th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 .figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1em}
-.note{color:#555}td.best{font-weight:700}dt{font-weight:600}dd{margin:0 0 .4em 1.5em;color:#444}code{background:#f3f3f3;padding:0 .3em}"""
+.note{color:#555}td.best{font-weight:700}dt{font-weight:600}dd{margin:0 0 .4em 1.5em;color:#444}
+code{background:#f3f3f3;padding:0 .3em}"""
 
 
 def build_report(run_dir: str | Path, examples: int = EXAMPLES) -> Path:
@@ -145,8 +146,8 @@ def _best(results: dict, metric: str) -> set[str]:
               and math.isfinite(res[metric]["value"])}
     if len(values) < 2:
         return set()
-    pick = max if next(r[metric] for r in results.values() if metric in r)["higher_is_better"] else min
-    top = pick(values.values())
+    higher = next(r[metric] for r in results.values() if metric in r)["higher_is_better"]
+    top = (max if higher else min)(values.values())
     return {m for m, v in values.items() if v == top}
 
 
