@@ -1,5 +1,6 @@
 """The web explorer: API contract, safety caps, escaping, a real browser and a load test."""
 import asyncio
+import json
 import os
 import socket
 import threading
@@ -12,6 +13,7 @@ import pytest
 from browser import chromium
 from conftest import minilm_tokenizer, tiny_hf_model
 from depthlens.app.server import create_app
+from depthlens.explanation import Explanation
 
 XSS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']
 # e.g. "minilm-sst2,tiny-sst2": the browser and load tests serve these real models instead of
@@ -177,7 +179,7 @@ def explorer_server(server):
 
 def test_browser_end_to_end(explorer_server, tmp_path):
     """Per model: type a sentence (with hostile markup) and a target, run the metrics,
-    wait for the heatmap, check words, target and metrics, screenshot."""
+    wait for the heatmap, check words, target and metrics, screenshot, download JSON and HTML."""
     import httpx
 
     url, models = explorer_server
@@ -208,6 +210,14 @@ def test_browser_end_to_end(explorer_server, tmp_path):
             assert f"target {labels[model][1]} (p=" in body  # the typed target was sent
             page.screenshot(path=str(shots / f"explorer-{model}.png"))
             assert (shots / f"explorer-{model}.png").stat().st_size > 10_000
+            with page.expect_download() as download:
+                page.click("#dl-json")
+            saved = [Explanation.from_dict(e)
+                     for e in json.loads(Path(download.value.path()).read_text())]
+            assert saved and all(e.text.startswith("a gorgeous") for e in saved)
+            with page.expect_download() as download:
+                page.click("#dl-html")
+            assert "gorgeous" in Path(download.value.path()).read_text()
     assert dialogs == []
 
 
