@@ -301,6 +301,9 @@ def test_head_and_sample():
     full = data.load("sst2:dev")
     assert data.load("sst2:dev:10").texts == full.texts[:10] == data.load("sst2:dev[:10]").texts
     assert full.head(3).texts == full.texts[:3]
+    assert data.load("sst2:dev[10:25]").texts == full.texts[10:25]
+    with pytest.raises(InputError, match="M < N"):
+        data.load("sst2:dev[5:5]")
     assert full.sample(20, seed=1).texts == full.sample(20, seed=1).texts
     assert full.sample(20, seed=1).texts != full.sample(20, seed=2).texts
     assert len(full.sample(10_000)) == len(full)

@@ -5,7 +5,7 @@ import torch
 
 import depthlens
 from conftest import minilm_tokenizer, tiny_hf_model
-from depthlens.errors import ModelCapabilityError
+from depthlens.errors import InputError, ModelCapabilityError
 from depthlens.models.huggingface import HFAdapter, new_mlm_head
 
 TEXTS = ["a gorgeous , witty , seductive movie .", "the the film is bad bad", "fine"]
@@ -70,3 +70,13 @@ def test_decoded_gradcam_batched_equals_one_by_one(adapter):
 def test_model_without_head_gets_the_fix(bert_adapter):
     with pytest.raises(ModelCapabilityError, match="depthlens fit-lm-head --model"):
         depthlens.explain(bert_adapter, "fine", "decoded_gradcam")
+
+
+@pytest.mark.parametrize("method", ["gradcam", "decoded_gradcam"])
+def test_layer_parameter_selects_rows(adapter, method):
+    every = depthlens.explain(adapter, TEXTS[1], method, layer="all", target=0)
+    some = depthlens.explain(adapter, TEXTS[1], method, layer="0,2", target=0)
+    assert some.layers == ["embeddings", "layer 2"]
+    np.testing.assert_allclose(some.scores, every.scores[[0, 2]], rtol=1e-5, atol=1e-9)
+    with pytest.raises(InputError, match="no separate input row"):
+        depthlens.explain(adapter, TEXTS[1], method, layer="input")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
 
@@ -14,7 +14,7 @@ from .trees import sst_tree_dataset
 from .types import Dataset, Example
 
 _SPEC = re.compile(r"^(?P<name>[\w-]+):(?P<split>\w+)"
-                   r"(?:\[:(?P<n1>\d+)\]|:(?P<n2>\d+)|:~(?P<sample>\d+))?$")
+                   r"(?:\[(?P<start>\d*):(?P<n1>\d+)\]|:(?P<n2>\d+)|:~(?P<sample>\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ DATASETS: dict[str, DatasetInfo] = {
 
 def load(spec: str) -> Dataset:
     """Load ``"name:split"``; ``"name:split:N"`` or ``"name:split[:N]"`` keeps the first N,
+    ``"name:split[M:N]"`` examples M..N-1 (e.g. disjoint train/test parts of one split),
     ``"name:split:~N"`` a seeded random sample of N (some files are sorted by label).
 
     Raises:
@@ -66,7 +67,8 @@ def load(spec: str) -> Dataset:
     match = _SPEC.match(spec.strip())
     if match is None:
         raise InputError(
-            f"dataset spec must look like 'name:split', 'name:split:N' or 'name:split:~N' "
+            f"dataset spec must look like 'name:split', 'name:split:N', 'name:split[M:N]' or "
+            f"'name:split:~N' "
             f"(e.g. 'sst2:dev'); got {spec!r}"
         )
     name, split = match["name"], match["split"]
@@ -76,7 +78,11 @@ def load(spec: str) -> Dataset:
     if split not in info.splits:
         raise UnknownNameError(f"{name} split", split, list(info.splits))
     dataset = Dataset(name=name, split=split, examples=info.read(split), labels=list(info.labels))
-    limit = match["n1"] or match["n2"]
     if match["sample"]:
         return dataset.sample(int(match["sample"]), seed=0)
-    return dataset.head(int(limit)) if limit else dataset
+    if match["n1"]:
+        start, stop = int(match["start"] or 0), int(match["n1"])
+        if start >= stop:
+            raise InputError(f"dataset slice [M:N] needs M < N; got {spec!r}")
+        return replace(dataset, examples=dataset.examples[start:stop])
+    return dataset.head(int(match["n2"])) if match["n2"] else dataset

@@ -17,17 +17,28 @@ import torch
 from ..errors import InputError
 from ..models.adapter import Batch, ModelAdapter
 from ..registry import METHODS
-from .base import Attribution, real_token_mask
-from .gradient import input_and_layer_gradients
+from .base import Attribution, real_token_mask, resolve_layers
+from .gradient import input_and_layer_gradients, layer_rows
 
 LAYER_SCORES = ("gradcam", "grad_x_activation", "grad_norm")
 
 
-def layer_scores(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, score: str):
-    """Per-layer position scores (B, L+1, T) and the states (L+1 x (B, T, D)), one backward."""
+def chosen_layers(adapter: ModelAdapter, layer: str | int) -> list[int]:
+    """The states 0..L named by a ``layer`` parameter ('all', an index or 'a,b')."""
+    layers = resolve_layers(adapter, layer)
+    if not layers:
+        raise InputError(f"layer must be 'all' or layer indices in [0, {adapter.num_layers}] "
+                         f"(Grad-CAM has no separate input row); got {layer!r}")
+    return layers
+
+
+def layer_scores(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, score: str,
+                 layers: list[int] | None = None):
+    """Position scores (B, R, T) and states (R x (B, T, D)) of ``layers`` (default all
+    L+1 states), from one backward."""
     if score not in LAYER_SCORES:
         raise InputError(f"score must be one of {', '.join(LAYER_SCORES)}; got {score!r}")
-    layers = list(range(adapter.num_layers + 1))
+    layers = list(range(adapter.num_layers + 1)) if layers is None else layers
     _, _, states, grads = input_and_layer_gradients(adapter, batch, target, layers)
     rows = []
     for h, g in zip(states, grads):
@@ -42,30 +53,34 @@ def layer_scores(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, scor
 
 @METHODS.register("gradcam", "Grad-CAM ReLU(sum_k dy/dh_l^k h_l^k) at every layer, one backward")
 def gradcam(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
-            score: str = "gradcam") -> Attribution:
-    """Rows embeddings, layer 1..L; ``score`` may be gradcam, grad_x_activation or grad_norm."""
-    scores, _ = layer_scores(adapter, batch, target, score)
-    return Attribution(scores, adapter.layer_names, {"forward_passes": 1, "backward_passes": 1})
+            score: str = "gradcam", layer: str = "all") -> Attribution:
+    """Rows embeddings, layer 1..L (or the ``layer`` indices); ``score`` may be gradcam,
+    grad_x_activation or grad_norm."""
+    layers = chosen_layers(adapter, layer)
+    scores, _ = layer_scores(adapter, batch, target, score, layers)
+    return Attribution(scores, layer_rows(adapter, layers),
+                       {"forward_passes": 1, "backward_passes": 1})
 
 
-def decode_to_tokens(adapter: ModelAdapter, states: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """D: (B, T_i, T_j), D[b, i, j] = P(token at position i | state at position j) via the MLM head."""
-    logits = adapter.mlm_logits(states)                              # (B, T, V)
-    log_norm = torch.logsumexp(logits, dim=-1, keepdim=True)         # (B, T, 1)
-    ids = batch.input_ids[:, None, :].expand(-1, logits.shape[1], -1)
-    return torch.exp(logits.gather(2, ids) - log_norm).transpose(1, 2)
+def decode_columns(adapter: ModelAdapter, states: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """(N, T): P(token ids[n, i] | state n) via the MLM head; states (N, D), ids (N, T).
+
+    These are the columns j of D_l = P_l[j, token i], one per decoded position;
+    the softmax normaliser still needs the logits of the whole vocabulary.
+    """
+    logits = adapter.mlm_logits(states)                              # (N, V)
+    log_norm = torch.logsumexp(logits, dim=-1, keepdim=True)         # (N, 1)
+    return torch.exp(logits.gather(1, ids) - log_norm)
 
 
 def keep_top_tau(decoded: torch.Tensor, candidates: torch.Tensor, tau: int) -> torch.Tensor:
-    """Zero all but the top-tau candidate tokens in every column j of D (B, T_i, T_j).
+    """Zero all but the top-tau candidate tokens in every column (N, T_i) of D.
 
-    candidates: (B, T_i) bool, True at the first occurrence of each unique real token.
+    candidates: (N, T_i) bool, True at the first occurrence of each unique real token.
     """
-    d = decoded.masked_fill(~candidates[:, :, None], 0.0)
-    k = min(tau, d.shape[1])
-    top = d.topk(k, dim=1).indices
-    keep = torch.zeros_like(d, dtype=torch.bool).scatter_(1, top, True)
-    return d * keep
+    d = decoded.masked_fill(~candidates, 0.0)
+    top = d.topk(min(tau, d.shape[1]), dim=1).indices
+    return d * torch.zeros_like(d, dtype=torch.bool).scatter_(1, top, True)
 
 
 def first_occurrence(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,19 +98,27 @@ def first_occurrence(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
 @METHODS.register("decoded_gradcam",
                   "layer scores decoded to input tokens through the MLM head (top-tau, eq. 5)")
 def decoded_gradcam(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
-                    tau: int = 3, score: str = "gradcam") -> Attribution:
-    """One row per layer 0..L: s_l = topk_tau(D_l) alpha_l."""
+                    tau: int = 3, score: str = "gradcam", layer: str = "all") -> Attribution:
+    """One row per layer 0..L (or per ``layer`` index): s_l = topk_tau(D_l) alpha_l.
+
+    Only the positions j with alpha_l[j] != 0 are decoded (the others add nothing to
+    s_l): with the ReLU of Grad-CAM this skips padding and the negative positions.
+    """
     if tau < 1:
         raise InputError(f"tau must be >= 1; got {tau}")
     if not adapter.has_mlm_head:
         adapter.mlm_logits(torch.zeros(1, 1, 1))  # raises the capability error with the fix
-    alphas, states = layer_scores(adapter, batch, target, score)
+    layers = chosen_layers(adapter, layer)
+    alphas, states = layer_scores(adapter, batch, target, score, layers)
     candidates, owner = first_occurrence(batch)
     rows = []
     with torch.no_grad():
-        for layer, h in enumerate(states):
-            d = keep_top_tau(decode_to_tokens(adapter, h, batch), candidates, tau)
-            s = torch.einsum("bij,bj->bi", d, alphas[:, layer])         # (B, T)
+        for r, h in enumerate(states):
+            alpha = alphas[:, r]                                       # (B, T)
+            b, j = alpha.nonzero(as_tuple=True)     # only positions with alpha != 0 contribute
+            d = keep_top_tau(decode_columns(adapter, h[b, j], batch.input_ids[b]),
+                             candidates[b], tau)                       # (N, T_i)
+            s = torch.zeros_like(alpha).index_add_(0, b, d * alpha[b, j, None])   # (B, T)
             rows.append(s.gather(1, owner) * real_token_mask(batch))
-    return Attribution(torch.stack(rows, dim=1), adapter.layer_names,
+    return Attribution(torch.stack(rows, dim=1), layer_rows(adapter, layers),
                        {"forward_passes": 1, "backward_passes": 1, "mlm_head_passes": len(states)})
