@@ -1,6 +1,5 @@
 """The web explorer: API contract, safety caps, escaping, a real browser and a load test."""
 import asyncio
-import json
 import os
 import socket
 import threading
@@ -13,7 +12,7 @@ import pytest
 from browser import chromium
 from conftest import minilm_tokenizer, tiny_hf_model
 from depthlens.app.server import create_app
-from depthlens.explanation import Explanation
+from depthlens.explanation import ExplanationSet
 
 XSS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']
 # e.g. "minilm-sst2,tiny-sst2": the browser and load tests serve these real models instead of
@@ -212,8 +211,7 @@ def test_browser_end_to_end(explorer_server, tmp_path):
             assert (shots / f"explorer-{model}.png").stat().st_size > 10_000
             with page.expect_download() as download:
                 page.click("#dl-json")
-            saved = [Explanation.from_dict(e)
-                     for e in json.loads(Path(download.value.path()).read_text())]
+            saved = ExplanationSet.load(download.value.path())
             assert saved and all(e.text.startswith("a gorgeous") for e in saved)
             with page.expect_download() as download:
                 page.click("#dl-html")

@@ -38,7 +38,8 @@ function download(name, type, text) {
   a.download = name; a.click();
 }
 document.getElementById('dl-json').onclick = e => { e.preventDefault();
-  if (last) download('explanations.json', 'application/json', JSON.stringify(last.explanations)); };
+  if (last) download('explanations.jsonl', 'application/jsonl',
+                     last.explanations.map(x => JSON.stringify(x) + '\\n').join('')); };
 document.getElementById('dl-html').onclick = e => { e.preventDefault();
   if (last) download('explanation.html', 'text/html', last.html); };
 function count() {
