@@ -4,7 +4,8 @@
 
 Fits input and hidden probes on sst2:train (cached under
 ~/.cache/depthlens/diffmask/, resumable) and reports on the 872 SST-2 dev
-sentences (from the trees, for token labels):
+sentences (from the trees, for token labels; ``--dev-n N``: a seeded random
+sample, since the files are sorted by label):
   * prediction kept under masking (sec. 4.2.2): accuracy / macro-F1 before and
     with each layer's hard mask (keep probability > 0.5), % positions masked;
   * stability: std of the keep probabilities across seeds (mean over tokens, layers);
@@ -137,8 +138,8 @@ def main() -> None:
     parser.add_argument("--model", default="tiny-sst2")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--train-n", type=int, default=0,
-                        help="first N training sentences (0: all)")
-    parser.add_argument("--dev-n", type=int, default=0, help="first N dev sentences (0: all)")
+                        help="a seeded random sample of N training sentences (0: all)")
+    parser.add_argument("--dev-n", type=int, default=0, help="a seeded random sample of N dev sentences (0: all)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--multiplier-lr", type=float, default=0.01)
@@ -150,8 +151,8 @@ def main() -> None:
     parser.add_argument("--games-n", type=int, default=200, help="0 skips the games")
     args = parser.parse_args()
     adapter = load_model(args.model)
-    train = load(f"sst2:train:{args.train_n}" if args.train_n else "sst2:train")
-    dev = load(f"sst2_trees:dev:{args.dev_n}" if args.dev_n else "sst2_trees:dev")
+    train = load(f"sst2:train:~{args.train_n}" if args.train_n else "sst2:train")
+    dev = load(f"sst2_trees:dev:~{args.dev_n}" if args.dev_n else "sst2_trees:dev")
     settings = dict(epochs=args.epochs, lr=args.lr, multiplier_lr=args.multiplier_lr,
                     margin=args.margin, batch_size=args.batch_size)
     tag = (f"n{args.train_n}-e{args.epochs}-lr{args.lr}-mlr{args.multiplier_lr}-m{args.margin}"

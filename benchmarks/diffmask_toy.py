@@ -1,16 +1,23 @@
 """Reproduction 1 of DiffMask (sec. 4.1, Table 1 and figure 3e): the "more n than m" toy task.
 
     nice -n 10 python benchmarks/diffmask_toy.py [--seed 0] [--probe-epochs 30] [--margin 0.2]
+        [--input-layers 0,1 --input-lr 0.01 --input-margin 0.05]
 
 Trains (once, cached under ~/.cache/depthlens/diffmask/) the paper's model,
-fits DiffMask probes on the 9k training examples at depth 1 only (hidden
-gates of state 1; input gates voted by states 0 and 1), then on the
+fits DiffMask probes on the 9k training examples (hidden gates of state 1 at
+depth 1 only; input gates voted by states 0 and 1, at the depths
+``--input-layers``, with their own lr and margin), then on the
 1k validation examples compares attributions to the feed-forward states
 (state 1) with the ground truth, uniform over the digit positions holding n or
 m: DiffMask hidden gates, integrated gradients at state 1 (|IG|, zero
-baseline) and exact erasure search at state 1 (the smallest kept set that
-preserves the prediction, replaced states set to DiffMask's learned baseline).
+baseline), exact erasure search at state 1 (the smallest kept set that
+preserves the prediction, replaced states set to DiffMask's learned baseline)
+and Guan et al.'s information measure with noise on state 1 (information kept
+by the GRU's last state, :mod:`diffmask_guan`; first ``--guan-n`` examples).
 Prints Table 1 and figure 3e's keep probabilities and writes a JSON file.
+Also measures the "ideal" input mask of figure 3e (keep the query and the n/m
+digits, replace every other digit) with three baselines, to show what the
+input probe would have to find (:func:`ideal_input_mask`).
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ from depthlens.diffmask.search import exact_search
 from depthlens.diffmask.toy import CONFIG_FILE, QUERY, ToyAdapter, toy_data, train_toy
 from depthlens.training import accuracy
 
+from diffmask_guan import guan_hidden_kept
 from diffmask_common import WORK, js, kept_under_masking, kl, normalise, probe_for, write_results
 
 FF = 1  # the feed-forward (bottleneck) state
@@ -54,7 +62,7 @@ def divergences(truths, attributions) -> dict:
             "kl_infinite": sum(math.isinf(k) for k in kls)}
 
 
-def table_1(adapter, dev, hidden_probe) -> dict:
+def table_1(adapter, dev, hidden_probe, guan_n: int) -> dict:
     examples = [ex for ex in dev.examples if sum(ex.meta["hidden_truth"]) > 0]
     texts = [ex.text for ex in examples]
     truths = [torch.tensor(ex.meta["hidden_truth"]) for ex in examples]
@@ -73,7 +81,13 @@ def table_1(adapter, dev, hidden_probe) -> dict:
     search = exact_search(adapter, batch, hidden_probe.baselines[FF].detach(), layer=FF)
     seconds["erasure"] = time.perf_counter() - tic
     rows["Erasure (exact search)"] = [r.attribution() for r in search]
+    tic = time.perf_counter()
+    guan, table_guan = guan_hidden_kept(adapter, texts[:guan_n])
+    seconds["guan"] = time.perf_counter() - tic
     table = {name: divergences(truths, attrs) for name, attrs in rows.items()}
+    table[f"Guan et al. (kept, first {guan_n})"] = {**divergences(truths, guan), **table_guan}
+    table[f"DiffMask (hidden gates, first {guan_n})"] = divergences(
+        truths, rows["DiffMask (hidden gates)"][:guan_n])
     table["_n_examples"] = len(examples)
     table["_erasure_mean_kept"] = sum(r.size for r in search) / len(search)
     table["_erasure_mean_truth"] = sum(float(t.sum()) for t in truths) / len(truths)
@@ -96,6 +110,44 @@ def figure_3e(adapter, dev, input_probe) -> dict:
             for kind, vals in kinds.items()}
 
 
+def ideal_input_mask(adapter, dev, input_probe, steps: int = 150) -> dict:
+    """KL(y || y_hat) and agreement when every digit that is not n or m is replaced at the
+    input by a baseline b: the mean digit embedding, the probe's learned b, and a b
+    optimised for this very mask (Adam 0.05, ``steps`` full-batch steps, on the validation
+    set: an upper bound of what any learned baseline can reach)."""
+    from depthlens.diffmask.probes import gated_forward
+
+    batch = adapter.encode(dev.texts)
+    keep = torch.ones(batch.input_ids.shape)
+    for i, ex in enumerate(dev.examples):
+        truth = torch.tensor(ex.meta["hidden_truth"][QUERY:])
+        keep[i, QUERY:QUERY + len(truth)] = truth
+    with torch.no_grad():
+        logp = adapter.forward(batch).logits.log_softmax(-1)
+
+    def divergence(b):
+        logq = gated_forward(adapter, batch, {None: (keep, b)}).log_softmax(-1)
+        agree = float((logq.argmax(-1) == logp.argmax(-1)).float().mean())
+        return (logp.exp() * (logp - logq)).sum(-1).mean(), agree
+
+    table = adapter.word_embeddings().weight.detach()
+    optimised = table[:10].mean(0).clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([optimised], lr=0.05)
+    for _ in range(steps):
+        loss, _ = divergence(optimised)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    out = {}
+    with torch.no_grad():
+        for name, b in (("mean digit embedding", table[:10].mean(0)),
+                        ("probe's learned baseline", input_probe.baselines[0]),
+                        (f"optimised for this mask ({steps} steps)", optimised)):
+            kl_value, agree = divergence(b)
+            out[name] = {"kl": float(kl_value), "agreement": agree}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -103,6 +155,14 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-2)
     parser.add_argument("--multiplier-lr", type=float, default=0.01)
     parser.add_argument("--margin", type=float, default=0.2)
+    parser.add_argument("--input-layers", default="1",
+                        help="comma-separated depths the input gates are trained at")
+    parser.add_argument("--input-lr", type=float, default=None, help="default: --lr")
+    parser.add_argument("--input-margin", type=float, default=None, help="default: --margin")
+    parser.add_argument("--input-multiplier-lr", type=float, default=None,
+                        help="default: --multiplier-lr")
+    parser.add_argument("--guan-n", type=int, default=200,
+                        help="validation examples for the Guan et al. row (costly)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     adapter, dev_accuracy = toy_model(args.seed)
@@ -112,13 +172,22 @@ def main() -> None:
                     multiplier_lr=args.multiplier_lr, margin=args.margin, seed=args.seed)
     tag = (f"s{args.seed}-e{args.probe_epochs}-lr{args.lr}-mlr{args.multiplier_lr}"
            f"-m{args.margin}")
+    input_layers = [int(x) for x in args.input_layers.split(",")]
+    input_settings = {**settings, "lr": args.input_lr or args.lr,
+                      "margin": args.margin if args.input_margin is None else args.input_margin,
+                      "multiplier_lr": args.input_multiplier_lr or args.multiplier_lr}
+    input_tag = (f"s{args.seed}-e{args.probe_epochs}-lr{input_settings['lr']}"
+                 f"-mlr{input_settings['multiplier_lr']}-m{input_settings['margin']}")
     probes = {"hidden": probe_for(adapter, train, "hidden", WORK / f"toy-hidden-l{FF}-{tag}",
                                   layers=[FF], **settings),
-              "input": probe_for(adapter, train, "input", WORK / f"toy-input-l{FF}-{tag}",
-                                 layers=[FF], **settings)}
+              "input": probe_for(adapter, train, "input",
+                                 WORK / f"toy-input-l{''.join(map(str, input_layers))}-{input_tag}",
+                                 layers=input_layers, **input_settings)}
     results = {"settings": {**settings, "model_accuracy": dev_accuracy},
-               "table_1": table_1(adapter, dev, probes["hidden"]),
+               "input_settings": {**input_settings, "layers": input_layers},
+               "table_1": table_1(adapter, dev, probes["hidden"], args.guan_n),
                "figure_3e": figure_3e(adapter, dev, probes["input"]),
+               "ideal_input_mask": ideal_input_mask(adapter, dev, probes["input"]),
                "masking": {g: kept_under_masking(adapter, dev, p) for g, p in probes.items()},
                "fit": {g: p.info for g, p in probes.items()}}
     print("\nTable 1 (state 1, validation): method | KL | JS")
@@ -126,8 +195,9 @@ def main() -> None:
         if not name.startswith("_"):
             print(f"{name:<30} {row['kl']:.3f} ({row['kl_infinite']} inf) | {row['js']:.3f}")
     print("\nFigure 3e (input gates): keep probability per layer", results["figure_3e"])
+    print("ideal input mask (keep query and n/m digits):", results["ideal_input_mask"])
     print("masking:", results["masking"])
-    print(f"wrote {write_results(f'toy-{tag}', results)}")
+    print(f"wrote {write_results(f'toy-{tag}-input-l{args.input_layers}-{input_tag}', results)}")
 
 
 if __name__ == "__main__":
