@@ -49,3 +49,20 @@ def test_word_scores_are_span_coverage():
     expected = [float(alpha[m, 0] + alpha[m, 1] + (alpha[m - 1, 1] if m else 0))
                 for m in range(len(words))]
     assert scores[0] == pytest.approx(expected, abs=1e-6)
+
+
+def test_text_with_every_word_deleted_gets_zero_alpha_and_bias_logits():
+    """Faithfulness metrics delete whole texts; the head must not fail or return NaN."""
+    from depthlens.erasure import erase
+
+    model = make_self_explaining(tiny_adapter("bert"), max_width=2, seed=0)
+    batch = model.encode(TEXTS)
+    emptied = erase(model, batch, ~batch.special_mask & (torch.arange(2)[:, None] == 1), "delete")
+    with torch.no_grad():
+        logits = model.forward(emptied).logits
+    alpha = model.last.alpha
+    assert torch.allclose(alpha[0].sum(), torch.tensor(1.0), atol=1e-6)
+    assert float(alpha[1].abs().sum()) == 0.0 and not model.last.mask[1].any()
+    assert torch.allclose(logits[1], model.head.output.bias, atol=1e-6)
+    assert torch.isfinite(logits).all()
+    assert explain(model, TEXTS[0], "self_explaining").spans   # normal texts unchanged

@@ -41,7 +41,8 @@ class WordLayout:
     starts, ends: (B, N) long, the first and last token position of word n
     (0 for padding words). sequence: (B, N) long, 0 text / 1 pair / -1 padding
     word. offsets: per example and word, the (start, end) characters in its
-    sequence's string.
+    sequence's string. An example without words (e.g. all of it erased by a
+    faithfulness metric) has no valid spans.
     """
 
     starts: torch.Tensor
@@ -63,17 +64,15 @@ class WordLayout:
                     words[w] = [pos, pos, s or 0, a, b]
                 entry = words[w]
                 entry[1], entry[4] = pos, max(entry[4], b)
-            if not words:
-                raise InputError(f"text {i} must contain at least one word the tokenizer keeps; "
-                                 f"got {batch.texts[i]!r}")
             rows.append(list(words.values()))
-        n = max(len(r) for r in rows)
+        n = max(1, max(len(r) for r in rows))
         starts = torch.zeros(len(rows), n, dtype=torch.long)
         ends = torch.zeros_like(starts)
         sequence = torch.full_like(starts, -1)
         for i, row in enumerate(rows):
-            values = torch.tensor([r[:3] for r in row], dtype=torch.long)
-            starts[i, :len(row)], ends[i, :len(row)], sequence[i, :len(row)] = values.T
+            if row:
+                values = torch.tensor([r[:3] for r in row], dtype=torch.long)
+                starts[i, :len(row)], ends[i, :len(row)], sequence[i, :len(row)] = values.T
         return cls(starts, ends, sequence, [[(r[3], r[4]) for r in row] for row in rows])
 
     @property
@@ -132,7 +131,8 @@ class SICLayer(nn.Module):
 
 @dataclass
 class SpanOutput:
-    """logits (B, C); alpha (B, N, W) span weights (0 at non-spans, each row sums to 1);
+    """logits (B, C); alpha (B, N, W) span weights (0 at non-spans; each row sums to 1,
+    or is all 0 for an example without words, whose logits are then the output bias);
     mask (B, N, W) bool valid spans; spans (B, N, W, D) the h(i, j)."""
 
     logits: torch.Tensor
@@ -163,8 +163,9 @@ class SpanHead(nn.Module):
             scores = torch.zeros(mask.shape, dtype=states.dtype, device=states.device)
         else:
             scores = self.span_score(spans)[..., 0]                              # (B, N, W)
-        scores = scores.masked_fill(~mask, float("-inf"))
-        alpha = torch.softmax(scores.flatten(1), -1).view_as(scores)
+        # finite fill: an example without valid spans gets alpha = 0 (h~ = 0), not NaN
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        alpha = torch.softmax(scores.flatten(1), -1).view_as(scores) * mask
         pooled = torch.einsum("bnw,bnwd->bd", alpha, spans)                      # eq. 3
         return SpanOutput(self.output(self.dropout(pooled)), alpha, mask, spans)
 
