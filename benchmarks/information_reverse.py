@@ -44,8 +44,7 @@ def attention_weights(adapter, batch) -> torch.Tensor:
         carry, rows = model.start(memory), []
         for s in range(inputs.shape[1]):
             _, carry = model.step(memory, batch.attention_mask, inputs[:, s], carry)
-            scores = (memory @ model.score(carry[0])[:, :, None])[..., 0]
-            rows.append(scores.masked_fill(~batch.attention_mask.bool(), float("-inf")).softmax(-1))
+            rows.append(carry[3])                       # the step's (B, T) attention weights
     return torch.stack(rows, 1)
 
 
