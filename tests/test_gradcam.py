@@ -80,3 +80,19 @@ def test_layer_parameter_selects_rows(adapter, method):
     np.testing.assert_allclose(some.scores, every.scores[[0, 2]], rtol=1e-5, atol=1e-9)
     with pytest.raises(InputError, match="no separate input row"):
         depthlens.explain(adapter, TEXTS[1], method, layer="input")
+
+
+def test_layer_0_decoding_concentrates_on_the_token_itself():
+    """Real tiny-sst2 (pretrained MLM head; built on first use, then cached): decoding the
+    embedding-layer state of each position picks that position's own token among the input's."""
+    from depthlens.methods.gradcam import decode_columns
+
+    adapter = depthlens.load_model("tiny-sst2")
+    batch = adapter.encode(["the movie was a gorgeous , witty and seductive delight"])
+    with torch.no_grad():
+        state = adapter.forward(batch, output_states=True).states[0][0]       # (T, D)
+        ids = batch.input_ids[0]
+        decoded = decode_columns(adapter, state, ids.repeat(len(ids), 1))      # (T_j, T_i)
+    real = (~batch.special_mask[0]).nonzero()[:, 0]
+    assert (real[decoded[real][:, real].argmax(1)] == real).all()
+    assert decoded[real, real].mean() > 0.5
