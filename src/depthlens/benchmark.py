@@ -27,9 +27,14 @@ DEFAULT_METRICS = ("hiding", "revealing", "comprehensiveness", "sufficiency")
 def run_benchmark(model: str, data: str, methods: Sequence[str], out_dir: str | Path,
                   metrics: Sequence[str] = DEFAULT_METRICS,
                   method_params: dict[str, dict[str, Any]] | None = None,
+                  metric_params: dict[str, Any] | None = None,
                   batch_size: int = 16, progress: bool = True) -> dict[str, dict[str, Any]]:
     """Explain ``data`` with every method, evaluate every metric; returns {method: {metric: dict}}.
 
+    method_params: {method: {param: value}}; metric_params: {param: value},
+    each given to every metric that takes it (e.g. ``random_orders``, ``layer``).
+    The random-order baseline of the games does not depend on the method, so it
+    is computed for the first method only (``random_orders=0`` for the others).
     Finished explanation files and metric results found in ``out_dir`` are
     reused, so re-running after an interruption only does what is missing.
     """
@@ -42,20 +47,28 @@ def run_benchmark(model: str, data: str, methods: Sequence[str], out_dir: str | 
     methods = list(methods)
     for name in methods:
         METHODS.get(name)
-    for name in metrics:
-        METRICS.get(name)
+    metric_params = dict(metric_params or {})
+    taken = {p for name in metrics for p in METRICS.get(name).params}
+    unused = sorted(set(metric_params) - taken)
+    if unused:
+        raise InputError(f"metric parameter {unused[0]!r} is not taken by any of the metrics "
+                         f"{', '.join(metrics)}; their parameters: {', '.join(sorted(taken))}")
+    unknown = sorted(set(method_params or {}) - set(methods))
+    if unknown:
+        raise InputError(f"method parameters given for {unknown[0]!r}, which is not in --methods")
     if not methods:
         raise InputError("methods must name at least one method; see `depthlens methods`")
     out = Path(out_dir)
     dataset = load(data)
     adapter = load_model(model)
     manifest = {"model": model, "data": data, "methods": methods, "metrics": list(metrics),
-                "n": len(dataset), "method_params": method_params or {}}
+                "n": len(dataset), "method_params": method_params or {},
+                "metric_params": metric_params}
     _check_manifest(out, manifest)
     atomic_write_text(out / "run.json", json.dumps(manifest, indent=1))
     pairs = [ex.pair for ex in dataset] if dataset.examples[0].pair is not None else None
     table: dict[str, dict[str, Any]] = {}
-    for method in methods:
+    for i, method in enumerate(methods):
         exp_file = out / "explanations" / f"{method}.jsonl"
         if exp_file.is_file() and len(ExplanationSet.load(exp_file)) == len(dataset):
             explanations = ExplanationSet.load(exp_file)
@@ -69,7 +82,9 @@ def run_benchmark(model: str, data: str, methods: Sequence[str], out_dir: str | 
         missing = [m for m in metrics if m not in done]
         if missing:
             wanted = {p for m in missing for p in METRICS.get(m).params}
-            kw = data_arguments(data, explanations, wanted)
+            kw = {**data_arguments(data, explanations, wanted), **metric_params}
+            if i > 0:
+                kw["random_orders"] = 0
             if "out_dir" in wanted:
                 kw["out_dir"] = str(out / "figures" / method)
             for metric in missing:
@@ -101,12 +116,20 @@ def summary_rows(table: dict[str, dict[str, Any]]) -> tuple[list[str], list[list
     metrics = list(dict.fromkeys(m for res in table.values() for m in res))
     rows = [[method] + [_fmt(res.get(m, {}).get("value")) for m in metrics]
             for method, res in table.items()]
-    first = next(iter(table.values()), {})
-    random_row = ["random order"] + [_fmt(first.get(m, {}).get("details", {}).get("random_auc_accuracy"))
-                                     if m in ("hiding", "revealing") else "" for m in metrics]
+    random_row = ["random order"] + [_fmt(_random_auc(table, m)) if m in ("hiding", "revealing")
+                                     else "" for m in metrics]
     if any(random_row[1:]):
         rows.append(random_row)
     return ["method"] + metrics, rows
+
+
+def _random_auc(table: dict[str, dict[str, Any]], metric: str) -> float | None:
+    """The random-order AUC of a game, from the method it was computed with."""
+    for res in table.values():
+        value = res.get(metric, {}).get("details", {}).get("random_auc_accuracy")
+        if value is not None:
+            return value
+    return None
 
 
 def format_table(table: dict[str, dict[str, Any]]) -> str:
