@@ -56,6 +56,23 @@ def table_row(name: str, results: dict) -> dict:
                for m in GAMES for s in ("accuracy", "probability")}}
 
 
+def plot_rows(out: Path, names: list[str]) -> list[Path]:
+    """out/figures/selected_<game>.png: accuracy curves of the named rows and the random order
+    (stored with the first row evaluated, decoded_gradcam@0)."""
+    from depthlens.viz.plots import curves_png
+
+    def curve(name: str, game: str, order: str) -> tuple[list, list]:
+        c = json.loads((out / "results" / f"{name}.json").read_text())[game]["details"]
+        return c["curves"][order]["fractions"], c["curves"][order]["accuracy"]
+
+    return [curves_png({**{n: curve(n, game, "explanation") for n in names},
+                        "random order": curve("decoded_gradcam@0", game, "random")},
+                       out / "figures" / f"selected_{game}.png",
+                       xlabel=f"fraction of tokens {'hidden' if game == 'hiding' else 'revealed'}",
+                       ylabel="accuracy", title=f"{game.capitalize()} game")
+            for game in GAMES]
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| method | Hiding AUC acc (lower better) | Revealing AUC acc (higher better) | "
              "Hiding AUC prob | Revealing AUC prob | class overlap (lower better) |",
@@ -83,6 +100,8 @@ def main() -> None:
     p.add_argument("--random-orders", type=int, default=20,
                    help="shuffles averaged for the random-order baseline")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--plot", default="",
+                   help="rows to plot against the random order, e.g. decoded_gradcam@3,occlusion")
     p.add_argument("--table-only", action="store_true",
                    help="compute nothing; tabulate the rows already in --out")
     args = p.parse_args()
@@ -123,6 +142,8 @@ def main() -> None:
     (out / "table.json").write_text(json.dumps(rows, indent=1))
     print(f"\nmodel {args.model}, data {args.data} ({len(data)} examples)\n")
     print(markdown(rows))
+    if args.plot:
+        print("\n".join(str(f) for f in plot_rows(out, args.plot.split(","))))
 
 
 if __name__ == "__main__":
