@@ -130,6 +130,10 @@ def test_unfitted_probe_is_a_clear_error(bert_adapter, tmp_path):
         depthlens.explain(bert_adapter, TEXTS[0], "diffmask")
     with pytest.raises(InputError, match="has no diffmask.json"):
         depthlens.explain(bert_adapter, TEXTS[0], "diffmask", probe=str(tmp_path))
+    states = bert_adapter.forward(bert_adapter.encode(TEXTS[:1]), output_states=True).states
+    blank = DiffMaskProbe("input", [int(h.shape[-1]) for h in states], int(states[0].shape[-1]))
+    with pytest.raises(InputError, match="never fitted"):
+        depthlens.explain(bert_adapter, TEXTS[0], "diffmask", probe=blank)
 
 
 def test_probe_of_another_model_is_rejected(fitted):

@@ -15,7 +15,7 @@ PARAMS = {
     "gradient": {}, "grad_x_input": {"layer": "all"},
     "smoothgrad": {"n_samples": 4, "layer": "all"},
     "integrated_gradients": {"steps": 6, "layer": "all"},
-    "gradient_shap": {"n_samples": 4, "noise": 0.1},
+    "gradient_shap": {"n_samples": 4, "noise": 0.1, "layer": "all"},
     "occlusion": {"window": 2}, "dimension_erasure": {},
     "lime": {"n_samples": 30}, "kernel_shap": {"n_samples": 30},
     "shapley_sampling": {"n_permutations": 3},
@@ -69,6 +69,27 @@ def test_extra_padding_does_not_change_scores(adapter, method):
                                    plain.scores[i, :, :n].detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
+PAIRS = [("a man plays a guitar on stage", "a person makes music"),
+         ("the dog sleeps", "an animal is running very fast")]
+
+
+@pytest.mark.parametrize("method", sorted(PARAMS))
+def test_every_method_explains_text_pairs(adapter, method):
+    """Pairs: batched == alone; both segments get finite scores, not constant in the first row
+    (the last layer of a [CLS]-pooled BERT has gradient only at [CLS])."""
+    premises, hypotheses = (list(x) for x in zip(*PAIRS))
+    batched = explain_many(adapter, premises, method, pairs=hypotheses, **PARAMS[method])
+    for (premise, hypothesis), exp in zip(PAIRS, batched):
+        alone = explain(adapter, premise, method, pair=hypothesis, **PARAMS[method])
+        np.testing.assert_allclose(exp.scores, alone.scores, rtol=1e-4, atol=1e-5)
+        assert exp.pair == hypothesis and np.isfinite(exp.scores).all()
+        for segment in (0, 1):
+            cols = [i for i, s in enumerate(exp.sequence_ids) if s == segment
+                    and exp.word_ids[i] is not None]
+            assert cols, f"no tokens of segment {segment}"
+            assert np.ptp(exp.scores[0, cols]) > 0, f"segment {segment}"
+
+
 @pytest.mark.parametrize("method", STOCHASTIC)
 def test_same_seed_same_scores_other_seed_other_scores(adapter, method):
     first = explain(adapter, TEXTS[2], method, seed=3, **PARAMS[method])
@@ -87,7 +108,7 @@ def test_integrated_gradients_uniform_baseline_is_seeded(adapter):
 
 @pytest.mark.parametrize("method,passes", [
     ("gradient", (1, 1)), ("integrated_gradients", (3 * 6 + 2, 3 * 6)),
-    ("smoothgrad", (3 * 4 + 1, 3 * 4)), ("gradient_shap", (4, 4)),
+    ("smoothgrad", (3 * 4 + 1, 3 * 4)), ("gradient_shap", (3 * 4 + 1 + 4, 3 * 4)),
     ("lime", (30, 0)), ("shapley_sampling", (2 + 3 * 6, 0)),
 ])
 def test_passes_are_reported_per_example(adapter, method, passes):

@@ -141,6 +141,15 @@ def test_gradient_shap_with_zero_baseline_is_an_ig_estimate(additive):
     np.testing.assert_allclose(shap.scores[0, real], gxi.scores[0, real], rtol=1e-5, atol=1e-6)
 
 
+def test_gradient_shap_layer_rows_match_single_layer_runs(adapter):
+    """layer='all' draws the same baselines and alphas for every row as one layer alone."""
+    every = explain(adapter, TEXTS[2], "gradient_shap", layer="all", n_samples=3, noise=0.1)
+    assert every.layers == adapter.layer_names
+    for row in range(len(every.layers)):
+        one = explain(adapter, TEXTS[2], "gradient_shap", layer=str(row), n_samples=3, noise=0.1)
+        np.testing.assert_allclose(one.scores[0], every.scores[row], rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("params", [{"steps": 0}, {"rule": "simpson"}, {"baseline": "eos"},
                                     {"tolerance": -1.0}, {"internal_batch_size": -2}])
 def test_ig_rejects_bad_parameters(adapter, params):

@@ -5,6 +5,7 @@ resumes where it stopped and never reads a half-written file):
     run.json                      model, data, methods, metrics, parameters
     explanations/<method>.jsonl   one Explanation per example
     results/<method>.json         {metric: MetricResult.to_dict()}
+    results/<method>.layers.json  Hiding/Revealing AUC of every score row (layer-resolved methods)
     figures/<method>/*.png        curves and word clouds
 `depthlens report RUN_DIR` turns it into one HTML page.
 """
@@ -22,19 +23,23 @@ from .io import atomic_write_text
 from .registry import METHODS, METRICS
 
 DEFAULT_METRICS = ("hiding", "revealing", "comprehensiveness", "sufficiency")
+GAMES = ("hiding", "revealing")
 
 
 def run_benchmark(model: str, data: str, methods: Sequence[str], out_dir: str | Path,
                   metrics: Sequence[str] = DEFAULT_METRICS,
                   method_params: dict[str, dict[str, Any]] | None = None,
                   metric_params: dict[str, Any] | None = None,
-                  batch_size: int = 16, progress: bool = True) -> dict[str, dict[str, Any]]:
+                  batch_size: int = 16, progress: bool = True, layer_games: bool = True
+                  ) -> dict[str, dict[str, Any]]:
     """Explain ``data`` with every method, evaluate every metric; returns {method: {metric: dict}}.
 
     method_params: {method: {param: value}}; metric_params: {param: value},
     each given to every metric that takes it (e.g. ``random_orders``, ``layer``).
     The random-order baseline of the games does not depend on the method, so it
     is computed for the first method only (``random_orders=0`` for the others).
+    With ``layer_games``, methods with several score rows (layers) also get the
+    Hiding/Revealing AUC of every row (``results/<method>.layers.json``).
     Finished explanation files and metric results found in ``out_dir`` are
     reused, so re-running after an interruption only does what is missing.
     """
@@ -95,8 +100,36 @@ def run_benchmark(model: str, data: str, methods: Sequence[str], out_dir: str | 
                 if progress:
                     print(f"{method:>22} {metric:<18} {done[metric]['value']:.4f}",
                           file=sys.stderr)
+        games = [g for g in GAMES if g in metrics]
+        if layer_games and games and len(explanations[0].layers) > 1:
+            _layer_games(adapter, explanations, games, data, metric_params,
+                         out / "results" / f"{method}.layers.json", progress)
         table[method] = done
     return table
+
+
+def _layer_games(adapter, explanations: ExplanationSet, games: list[str], data: str,
+                 metric_params: dict[str, Any], out_file: Path, progress: bool) -> None:
+    """Write {"layers": names, game: [AUC of row r for every r]} for a layer-resolved method."""
+    from .evaluation import evaluate
+    from .evaluation.datasets import data_arguments
+
+    done = json.loads(out_file.read_text()) if out_file.is_file() else {}
+    layers = explanations[0].layers
+    todo = [g for g in games if len(done.get(g, [])) != len(layers)]
+    if not todo:
+        return
+    kw = {k: v for k, v in metric_params.items() if k != "layer"}
+    kw.update(data_arguments(data, explanations, {"labels"}), random_orders=0)
+    done["layers"] = layers
+    for game in todo:
+        params = {k: v for k, v in kw.items() if k in METRICS.get(game).params}
+        done[game] = [evaluate(adapter, explanations, [game], layer=row, **params)[game].value
+                      for row in range(len(layers))]
+        atomic_write_text(out_file, json.dumps(done, indent=1))
+        if progress:
+            print(f"{explanations[0].method:>22} {game + ' by layer':<18} "
+                  + " ".join(f"{v:.3f}" for v in done[game]), file=sys.stderr)
 
 
 def _check_manifest(out: Path, manifest: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
-"""Command line: depthlens methods | models | explain | evaluate | benchmark | report | train |
-fit-lm-head | serve | demo.
+"""Command line: depthlens methods | models | explain | pick | evaluate | benchmark | report |
+train | fit | fit-lm-head | serve | demo.
 
 Every DepthlensError becomes one line on stderr and exit code 1 (no traceback).
 """
@@ -60,6 +60,9 @@ def cmd_methods(args) -> None:
         print(f"{entry.name:<24} {entry.summary}")
         if entry.params:
             print(f"{'':<24}   params: {entry.describe_params()}")
+    print(f"{'sp_lime':<24} SP-LIME (global view): pick B explanations covering the most "
+          f"important words")
+    print(f"{'':<24}   `depthlens pick --explanations FILE.jsonl --budget B`")
 
 
 def cmd_models(args) -> None:
@@ -98,6 +101,20 @@ def _write(out: Path, explanations) -> None:
         ExplanationSet(explanations).save(out)
     else:
         write_html(out, explanations, title="depthlens explanation")
+
+
+def cmd_pick(args) -> None:
+    from .explanation import ExplanationSet
+    from .methods.lime import lime_submodular_pick
+
+    explanations = ExplanationSet.load(args.explanations)
+    layer = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
+    for rank, i in enumerate(lime_submodular_pick(list(explanations), args.budget, layer), 1):
+        words, scores = explanations[i].word_scores("sum")
+        row = scores[explanations[i].layer_index(layer)]
+        top = sorted(zip(words, row), key=lambda ws: -abs(ws[1]))[:args.top]
+        print(f"{rank}. [{i}] {explanations[i].text}")
+        print("   " + ", ".join(f"{w.text} {s:+.3f}" for w, s in top))
 
 
 def cmd_evaluate(args) -> None:
@@ -209,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="write FILE.json, FILE.jsonl or FILE.html")
     s.add_argument("--no-color", action="store_true")
     s.set_defaults(handler=cmd_explain)
+
+    s = sub.add_parser("pick", help="SP-LIME: pick B explanations that cover the most "
+                                    "important words (a global view)")
+    s.add_argument("--explanations", required=True, help="JSONL file (e.g. LIME explanations)")
+    s.add_argument("--budget", type=int, required=True, help="number of examples to pick")
+    s.add_argument("--layer", default="-1", help="score row to use (default: the last)")
+    s.add_argument("--top", type=int, default=5, help="words shown per picked example")
+    s.set_defaults(handler=cmd_pick)
 
     s = sub.add_parser("evaluate", help="evaluate saved explanations (faithfulness, plausibility…)")
     s.add_argument("--model", help="model name or checkpoint directory")

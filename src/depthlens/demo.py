@@ -1,26 +1,42 @@
 """`depthlens demo`: explain a handful of SST-2 dev sentences, evaluate, and write a report."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .benchmark import format_table, run_benchmark
-from .registry import METHODS
-from .viz.report import build_report
+from .errors import ModelCapabilityError
 
-DEMO_METHODS = ("gradient", "integrated_gradients", "occlusion", "attention_norm", "gradcam",
-                "decoded_gradcam")
-DEMO_METRICS = ("hiding", "revealing", "comprehensiveness", "sufficiency", "token_f1")
+# every baseline (issue 3) and both Grad-CAM variants, side by side
+DEMO_METHODS = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "gradient_shap",
+                "occlusion", "dimension_erasure", "lime", "kernel_shap", "shapley_sampling",
+                "attention", "attention_rollout", "attention_norm", "gradcam", "decoded_gradcam")
+# fewer samples than the methods' defaults keep the demo to a few minutes on 2 cores
+DEMO_PARAMS = {"integrated_gradients": {"steps": 20}, "lime": {"n_samples": 100},
+               "kernel_shap": {"n_samples": 100}, "shapley_sampling": {"n_permutations": 10}}
+DEMO_METRICS = ("hiding", "revealing", "comprehensiveness", "sufficiency", "token_f1",
+                "token_overlap")
 
 
 def run_demo(model: str = "tiny-sst2", out_dir: Path = Path("depthlens-demo"), n: int = 24) -> Path:
     """Build/load ``model``, explain ``n`` SST-2 dev sentences (with phrase-level rationales)
-    with several methods, evaluate them and write ``out_dir/report.html``."""
-    from .api import load_model
+    with every baseline and Grad-CAM, evaluate them and write ``out_dir/report.html``.
+    Methods the model cannot run (e.g. attention on an LSTM) are skipped with a note."""
+    from .api import explain, load_model
+    from .viz.report import build_report
 
     adapter = load_model(model)
-    methods = [m for m in DEMO_METHODS if m in METHODS.names()
-               and (m != "decoded_gradcam" or adapter.has_mlm_head)]
-    table = run_benchmark(model, f"sst2_trees:dev:~{n}", methods, out_dir, DEMO_METRICS)
+    methods = []
+    for method in DEMO_METHODS:
+        try:
+            explain(adapter, "a fine movie .", method, **DEMO_PARAMS.get(method, {}))
+        except ModelCapabilityError as err:
+            print(f"skipping {method}: {err}", file=sys.stderr)
+            continue
+        methods.append(method)
+    params = {m: p for m, p in DEMO_PARAMS.items() if m in methods}
+    table = run_benchmark(model, f"sst2_trees:dev:~{n}", methods, out_dir, DEMO_METRICS,
+                          method_params=params)
     print(format_table(table))
     report = build_report(out_dir)
     print(f"report: {report.resolve()}")

@@ -92,6 +92,11 @@ class DiffMaskProbe(nn.Module):
     def num_states(self) -> int:
         return len(self.dims)
 
+    @property
+    def fitted(self) -> bool:
+        """True once :func:`depthlens.diffmask.fit` has trained it (or it was loaded)."""
+        return bool(self.info.get("steps"))
+
     # ------------------------------------------------------------ scoring
     def _inputs(self, states: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(a, h) of every layer's scorer: a = state 0 for input gates, state l for hidden."""

@@ -10,7 +10,8 @@ from .units import spans_from_token_labels
 
 def data_arguments(name: str, explanations: Sequence[Explanation],
                    wanted: set[str]) -> dict[str, Any]:
-    """``labels`` and ``rationales`` from dataset ``name`` for the examples explained."""
+    """``labels`` and ``rationales`` from dataset ``name`` for the examples explained, and
+    ``corpus`` (for IDF weights): the texts of the whole split the examples come from."""
     from ..data import load
 
     dataset = load(name)
@@ -26,6 +27,8 @@ def data_arguments(name: str, explanations: Sequence[Explanation],
         out["labels"] = [ex.label for ex in examples]
     if "rationales" in wanted:
         out["rationales"] = [_rationale(ex.meta) for ex in examples]
+    if "corpus" in wanted:
+        out["corpus"] = load(f"{dataset.name}:{dataset.split}").texts
     return out
 
 

@@ -40,6 +40,10 @@ def diffmask(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
     if not isinstance(probe, DiffMaskProbe):
         raise InputError(f"probe must be a directory or a DiffMaskProbe; got "
                          f"{type(probe).__name__}")
+    if not probe.fitted:
+        raise InputError("the DiffMaskProbe given as probe was never fitted; fit it with "
+                         "depthlens.diffmask.fit(model, data) or load one written by "
+                         "`depthlens fit diffmask`")
     with torch.no_grad():
         states = adapter.forward(batch, output_states=True).states
         probe.check_states(states, adapter)

@@ -184,39 +184,55 @@ def _deltas(attr: torch.Tensor, gap: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 @METHODS.register("gradient_shap", "expected gradients from random baselines and noisy inputs")
 def gradient_shap(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *, n_samples: int = 5,
-                  noise: float = 0.0, baseline: str = "uniform", output: str = "logit",
-                  seed: int = 0, internal_batch_size: int = 0, memory_mb: int = 1024
-                  ) -> Attribution:
-    """GradientSHAP per token, (1 row 'input', T), summed over D.
+                  noise: float = 0.0, baseline: str = "uniform", layer: str | None = None,
+                  output: str = "logit", seed: int = 0, internal_batch_size: int = 0,
+                  memory_mb: int = 1024) -> Attribution:
+    """GradientSHAP per token, (B, R, T), summed over D.
 
     Sample s draws a baseline b_s (``baseline`` from the IG catalogue; 'uniform'
     draws a new one per sample), alpha_s ~ U(0, 1) and Gaussian noise of
-    standard deviation ``noise`` times the example's embedding std, and scores
-    (x + noise - b_s) . grad f(b_s + alpha_s (x + noise - b_s)); the result is
-    the mean over samples. Cost: n_samples forward+backward rows per example.
+    standard deviation ``noise`` times the example's representation std, and
+    scores (x + noise - b_s) . grad f(b_s + alpha_s (x + noise - b_s)); the
+    result is the mean over samples. x is the input embedding or, with
+    ``layer``, state l (b_s is then the state l that baseline input produces;
+    'all': one row per state). Cost: n_samples forward+backward rows per
+    example and row, plus 1 + n_samples forwards with ``layer``.
     """
     check_positive("n_samples", n_samples)
     if not noise >= 0:
         raise InputError(f"noise must be >= 0; got {noise!r}")
+    layers = resolve_layers(adapter, layer)
     embeds = adapter.embed(batch).detach()
-    b, t, d = embeds.shape
+    b, t, _ = embeds.shape
     owner = torch.arange(b).repeat_interleave(n_samples)
     base = baseline_embeddings(adapter, batch, embeds, baseline, seed, n_samples)
-    sigma = (noise * example_scale(embeds, batch))[owner]
-    diff = embeds[owner] + sigma * example_noise(seed, batch, (d,), n_samples, embeds,
-                                                 stream=2) - base
+    if layers:
+        reps = representations(adapter, batch, layers, embeds)[0]
+        repeated = batch.select(owner.tolist())  # trims padding to the longest example
+        width = repeated.input_ids.shape[1]
+        base_reps = [(l, torch.nn.functional.pad(xb, (0, 0, 0, t - width))) for l, xb in
+                     representations(adapter, repeated, layers, base[:, :width])[0]]
+    else:
+        reps, base_reps = [(None, embeds)], [(None, base)]
     alpha = torch.from_numpy(np.concatenate([
         example_rng(seed, batch, i, stream=3).uniform(size=n_samples) for i in range(b)
     ])).to(embeds.dtype)[:, None, None]
     size = rows_per_chunk(adapter, t, internal_batch_size, memory_mb, backward=True)
+    rows = []
+    for (l, x), (_, xb) in zip(reps, base_reps):
+        sigma = (noise * example_scale(x, batch))[owner]
+        diff = x[owner] + sigma * example_noise(seed, batch, (x.shape[-1],), n_samples, x,
+                                                stream=2) - xb
 
-    def points(lo: int, hi: int) -> torch.Tensor:
-        return base[lo:hi] + alpha[lo:hi] * diff[lo:hi]
+        def points(lo: int, hi: int, xb=xb, diff=diff) -> torch.Tensor:
+            return xb[lo:hi] + alpha[lo:hi] * diff[lo:hi]
 
-    def reduce(grad: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
-        return (grad * diff[lo:hi, :grad.shape[1]]).sum(-1)
+        def reduce(grad: torch.Tensor, lo: int, hi: int, diff=diff) -> torch.Tensor:
+            return (grad * diff[lo:hi, :grad.shape[1]]).sum(-1)
 
-    values = gradient_rows(adapter, batch, target, owner, points, None, output, size, reduce)
-    scores = values.view(b, n_samples, t).mean(1)[:, None]
-    return Attribution(scores, ["input"],
-                       {"forward_passes": n_samples, "backward_passes": n_samples})
+        values = gradient_rows(adapter, batch, target, owner, points, l, output, size, reduce)
+        rows.append(values.view(b, n_samples, t).mean(1))
+    passes = n_samples * len(reps)
+    return Attribution(torch.stack(rows, 1), layer_rows(adapter, layers),
+                       {"forward_passes": passes + (1 + n_samples if layers else 0),
+                        "backward_passes": passes})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
@@ -55,6 +56,8 @@ def curves_png(curves: dict[str, tuple[Sequence[float], Sequence[float]]], path:
         raise InputError("curves must hold at least one (xs, ys) curve; got none")
     fig = Figure(figsize=(6.4, 4.2), dpi=110)
     ax = fig.add_subplot()
+    if len(curves) > 10:  # the default cycle repeats after 10 colours
+        ax.set_prop_cycle(color=[matplotlib.colormaps["tab20"](i) for i in range(20)])
     for name, (xs, ys) in curves.items():
         if len(xs) != len(ys):
             raise InputError(f"curve {name!r} must have as many xs as ys; "

@@ -2,7 +2,9 @@
 
 The report shows the metric table (with ranges and directions), Hiding and
 Revealing curves of all methods against the random order in one figure each,
-every PNG the evaluation wrote (curves, word clouds), and links to a page of
+the token-overlap curves of all methods, the AUC of every layer of the
+layer-resolved methods, the SP-LIME pick of examples (when LIME ran), every
+PNG the evaluation wrote (curves, word clouds), and links to a page of
 example explanations (all methods side by side). Figures are embedded as
 data: URIs, so the page is a single file; all text is escaped.
 """
@@ -53,9 +55,11 @@ def build_report(run_dir: str | Path, examples: int = EXAMPLES) -> Path:
     examples_page = write_html(run / "examples.html", _by_text(explanations),
                                title=f"{manifest['model']} on {manifest['data']}: examples")
     figures = [_game_figure(run, game, results) for game in GAMES]
+    figures += [_overlap_figure(run, results)]
+    figures += [_layer_figure(run, game, manifest["methods"]) for game in GAMES]
     figures = [f for f in figures if f is not None]
     figures += sorted(p for p in (run / "figures").glob("*/*.png"))
-    page = _page(manifest, results, figures, examples_page.name)
+    page = _page(manifest, results, figures, examples_page.name, _sp_lime(run))
     out = run / "report.html"
     atomic_write_text(out, page)
     return out
@@ -84,7 +88,63 @@ def _game_figure(run: Path, game: str, results: dict) -> Path | None:
                       ylabel="accuracy", title=f"{game.capitalize()} game")
 
 
-def _page(manifest: dict, results: dict, figures: list[Path], examples_name: str) -> str:
+def _overlap_figure(run: Path, results: dict) -> Path | None:
+    """Token overlap across classes against k for every method that has it."""
+    curves = {m: (list(range(1, len(r["token_overlap"]["details"]["curve"]) + 1)),
+                  r["token_overlap"]["details"]["curve"])
+              for m, r in results.items() if "token_overlap" in r}
+    if not curves:
+        return None
+    return curves_png(curves, run / "figures" / "token_overlap_all.png",
+                      xlabel="k (top-k words of each predicted class)",
+                      ylabel="fraction of top-k words shared", title="Token overlap across classes")
+
+
+def _layer_figure(run: Path, game: str, methods: list[str]) -> Path | None:
+    """AUC of ``game`` when ranking by each layer's row, for the layer-resolved methods."""
+    found = {}
+    for method in methods:
+        f = run / "results" / f"{method}.layers.json"
+        data = json.loads(f.read_text()) if f.is_file() else {}
+        if data.get(game):
+            found[method] = (data["layers"], data[game])
+    if not found:
+        return None
+    # place every row at its depth (attention has no embeddings row, Grad-CAM does)
+    depth = max((layers for layers, _ in found.values()), key=len)
+    curves = {m: ([depth.index(name) for name in layers], values)
+              for m, (layers, values) in found.items() if set(layers) <= set(depth)}
+    return curves_png(curves, run / "figures" / f"{game}_by_layer.png",
+                      xlabel=f"layer ({', '.join(f'{i} = {n}' for i, n in enumerate(depth[:2]))}, ...)",
+                      ylabel=f"{game} AUC (accuracy)", title=f"{game.capitalize()} AUC by layer")
+
+
+SP_LIME_BUDGET = 5
+
+
+def _sp_lime(run: Path) -> str:
+    """HTML list of the SP-LIME pick over the run's LIME explanations ('' without LIME)."""
+    from ..methods.lime import lime_submodular_pick
+
+    f = run / "explanations" / "lime.jsonl"
+    if not f.is_file():
+        return ""
+    explanations = list(ExplanationSet.load(f))
+    items = []
+    for i in lime_submodular_pick(explanations, min(SP_LIME_BUDGET, len(explanations))):
+        words, scores = explanations[i].word_scores("sum")
+        top = sorted(zip(words, scores[-1]), key=lambda ws: -abs(ws[1]))[:5]
+        items.append(f"<li>{html.escape(explanations[i].text)}<br><small>"
+                     + ", ".join(f"{html.escape(w.text)} {s:+.3f}" for w, s in top)
+                     + "</small></li>")
+    return (f"<h2>SP-LIME: {len(items)} examples that cover the most important words</h2>"
+            f'<p class="note">Ribeiro et al.\'s submodular pick over the LIME explanations: '
+            f"a global view of what the model relies on (`depthlens pick` on the CLI).</p>"
+            f"<ol>{''.join(items)}</ol>")
+
+
+def _page(manifest: dict, results: dict, figures: list[Path], examples_name: str,
+          extra: str = "") -> str:
     e = html.escape
     metrics = list(dict.fromkeys(m for res in results.values() for m in res))
     head = "".join(f"<th>{e(m)}<br><small>{_direction(results, m)}</small></th>" for m in metrics)
@@ -120,7 +180,7 @@ def _page(manifest: dict, results: dict, figures: list[Path], examples_name: str
             f"20 shuffles): a useful method beats it. Accuracy in Hiding and Revealing is against "
             f"the data set's gold labels (the Hiding curve at 0 is the model's plain accuracy)."
             f"</p>"
-            f"{_glossary(METRICS, metrics)}"
+            f"{_glossary(METRICS, metrics)}{extra}"
             f"<h2>Figures</h2><div class=\"figs\">{imgs}</div></body></html>\n")
 
 
@@ -132,10 +192,12 @@ def _glossary(registry, names: list[str]) -> str:
 
 
 def _caption(figure: Path) -> str:
-    """'all methods: hiding' for figures/hiding_all.png, 'gradient: hiding' for
-    figures/gradient/hiding.png."""
+    """'all methods: hiding' for figures/hiding_all.png, 'layer-resolved methods: hiding by
+    layer' for figures/hiding_by_layer.png, 'gradient: hiding' for figures/gradient/hiding.png."""
+    if figure.parent.name == "figures" and figure.stem.endswith("_by_layer"):
+        return f"layer-resolved methods: {figure.stem.replace('_', ' ')}"
     if figure.parent.name == "figures":
-        return f"all methods: {figure.stem.removesuffix('_all')}"
+        return f"all methods: {figure.stem.removesuffix('_all').replace('_', ' ')}"
     return f"{figure.parent.name}: {figure.stem}"
 
 
