@@ -82,6 +82,25 @@ def test_model_selection_between_loaded_models(client):
     assert scores["tiny"] != scores["single"]
 
 
+def test_several_models_side_by_side(client):
+    body = {"text": "dull and slow", "methods": ["gradient", "attention"]}
+    data = client.post("/api/explain", json={**body, "models": ["tiny", "single"]}).json()
+    assert [(e["model"], e["method"]) for e in data["explanations"]] == [
+        ("tiny-bert", "gradient"), ("tiny-bert", "attention"),
+        ("tiny-single", "gradient"), ("tiny-single", "attention")]
+    alone = client.post("/api/explain", json={**body, "model": "single"}).json()
+    assert data["explanations"][2]["scores"] == alone["explanations"][0]["scores"]
+    assert data["html"].count("<h2>Text") == 1  # one sentence, four cards under it
+    assert "model <b>tiny-bert</b>" in data["html"] and "model <b>tiny-single</b>" in data["html"]
+    pair = client.post("/api/explain", json={**body, "pair": "fast", "models": ["tiny", "single"]})
+    assert pair.status_code == 200 and "single/gradient" in pair.json()["failures"]
+    assert {e["model"] for e in pair.json()["explanations"]} == {"tiny-bert"}
+    r = client.post("/api/explain", json={**body, "models": ["tiny"] * 5})
+    assert r.status_code == 400 and "at most 4 names" in r.json()["error"]
+    r = client.post("/api/explain", json={**body, "models": ["tiny", "/etc"]})
+    assert r.status_code == 400 and "model must be one of" in r.json()["error"]
+
+
 def test_text_pairs(client):
     body = {"text": "a man sleeps", "pair": "a person rests", "methods": ["gradient"]}
     data = client.post("/api/explain", json=body).json()
@@ -169,7 +188,7 @@ def server(app):
 def explorer_server(server):
     """The tiny test server, or one with the real models named in DEPTHLENS_EXPLORER_MODELS."""
     if not REAL_MODELS:
-        yield server, ["tiny"]
+        yield server, ["tiny", "single"]
         return
     names = REAL_MODELS.split(",")
     with serving(create_app(names)) as url:
@@ -191,20 +210,14 @@ def test_browser_end_to_end(explorer_server, tmp_path):
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(url)
         for model in models:
-            page.select_option("#model", model)
+            choose_models(page, [model])
             page.fill("#text", "a gorgeous , witty movie . " + XSS[0] + " " + XSS[1])
             page.fill("#target", "1")
             page.check("#metrics")
-            page.click("button[type=submit]")
-            page.wait_for_function(
-                "document.getElementById('status').textContent.includes('explanation')",
-                timeout=120000)
-            frame = page.frame_locator("#result")
-            frame.locator("table").first.wait_for(timeout=30000)
-            body = frame.locator("body").inner_text()
+            body = explain_in_browser(page, [model])
             assert "gorgeous" in body and "witty" in body
             assert "<script>alert(1)</script>" in body  # shown as text, not run
-            assert frame.locator("img").count() == 0
+            assert page.frame_locator("#result").locator("img").count() == 0
             assert "faithfulness on this input" in body
             assert f"target {labels[model][1]} (p=" in body  # the typed target was sent
             page.screenshot(path=str(shots / f"explorer-{model}.png"))
@@ -216,7 +229,32 @@ def test_browser_end_to_end(explorer_server, tmp_path):
             with page.expect_download() as download:
                 page.click("#dl-html")
             assert "gorgeous" in Path(download.value.path()).read_text()
+        choose_models(page, models)  # every model side by side on the same sentence
+        page.uncheck("#metrics")
+        body = explain_in_browser(page, models)
+        page.screenshot(path=str(shots / "explorer-side-by-side.png"))
+        with page.expect_download() as download:
+            page.click("#dl-json")
+        shown = {e.model for e in ExplanationSet.load(download.value.path())}
+        assert len(shown) == len(models) and all(f"model {m}" in body for m in shown)
     assert dialogs == []
+
+
+def choose_models(page, models):
+    """Tick exactly ``models`` in the explorer's model checkboxes."""
+    for box in page.locator("input[name=model]").all():
+        box.set_checked(box.get_attribute("value") in models)
+
+
+def explain_in_browser(page, models) -> str:
+    """Press Explain, wait for the page of ``models`` and its first heatmap; returns its text."""
+    page.click("button[type=submit]")
+    page.wait_for_function(
+        "document.getElementById('status').textContent.includes('explanation')", timeout=120000)
+    frame = page.frame_locator("#result")
+    frame.locator("h1", has_text="depthlens: " + ", ".join(models)).wait_for(timeout=30000)
+    frame.locator("table").first.wait_for(timeout=30000)
+    return frame.locator("body").inner_text()
 
 
 def test_browser_shows_the_length_cap(server):

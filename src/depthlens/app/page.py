@@ -48,17 +48,24 @@ function count() {
     (n > max ? ': too long, shorten the text' : '');
   counter.className = n > max ? 'err' : '';
 }
+const checked = name => [...form.querySelectorAll('input[name=' + name + ']:checked')];
 function pairs() {
-  const ok = form.model.selectedOptions[0].dataset.pairs === '1';
+  const ok = checked('model').every(x => x.dataset.pairs === '1');
   form.pair.disabled = !ok;
-  form.pair.placeholder = ok ? '' : 'this model takes single texts';
+  form.pair.placeholder = ok ? '' : 'a chosen model takes single texts';
 }
-form.text.oninput = count; form.model.onchange = pairs; count(); pairs();
+form.text.oninput = count;
+form.querySelectorAll('input[name=model]').forEach(x => x.onchange = pairs);
+count(); pairs();
 form.onsubmit = async e => {
   e.preventDefault();
-  const methods = [...form.querySelectorAll('input[name=method]:checked')].map(x => x.value);
+  const models = checked('model').map(x => x.value);
+  if (!models.length) {
+    status.className = 'err'; status.textContent = 'choose at least one model'; return;
+  }
+  const methods = checked('method').map(x => x.value);
   const body = {text: form.text.value, pair: form.pair.disabled ? null : form.pair.value || null,
-                model: form.model.value, methods, layer: form.layer.value || null,
+                models, methods, layer: form.layer.value || null,
                 target: form.elements.target.value || null, metrics: form.metrics.checked};
   const button = form.querySelector('button');
   button.disabled = true; status.className = '';
@@ -89,8 +96,10 @@ def index_page(models: dict[str, bool], methods: dict[str, str], max_chars: int)
     Texts over ``max_chars`` are not cut by the browser: the counter turns red and the
     server answers with the limit.
     """
-    model_options = "".join(f'<option value="{escape(m)}" data-pairs="{int(pairs)}">{escape(m)}'
-                            f"</option>" for m, pairs in models.items())
+    model_boxes = "".join(
+        f'<label><input type="checkbox" name="model" id="model-{n}" value="{escape(m)}" '
+        f'data-pairs="{int(pairs)}"{" checked" if n == 0 else ""}> {escape(m)}</label>'
+        for n, (m, pairs) in enumerate(models.items()))
     boxes = "".join(
         f'<label title="{escape(summary)}"><input type="checkbox" name="method" value="{escape(m)}"'
         f'{" checked" if m in DEFAULT_METHODS else ""}> {escape(m)}</label>'
@@ -104,7 +113,8 @@ def index_page(models: dict[str, bool], methods: dict[str, str], max_chars: int)
  placeholder="a gorgeous, witty, seductive movie."></textarea><div id="counter"></div>
 <label for="pair">Pair (optional, e.g. NLI hypothesis)</label>
 <input type="text" id="pair" name="pair">
-<label for="model">Model</label><select id="model" name="model">{model_options}</select>
+<label>Models <small>(several: side by side)</small></label>
+<div class="methods">{model_boxes}</div>
 <label>Methods <small>(hover for what each computes)</small></label>
 <div class="methods">{boxes}</div>
 <label for="layer">Layer (methods that take one)</label>

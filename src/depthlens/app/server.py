@@ -31,6 +31,7 @@ from .page import index_page
 MAX_TEXT_CHARS = 2000
 MAX_BODY_BYTES = 32_000
 MAX_METHODS = 6
+MAX_MODELS = 4
 
 
 @dataclass
@@ -98,7 +99,7 @@ def create_app(models: list[str] | dict[str, ModelAdapter], max_text_chars: int 
 
 @dataclass
 class Job:
-    model: str
+    models: list[str]
     text: str
     pair: str | None
     methods: list[str]
@@ -118,9 +119,12 @@ def parse_request(data: Any, state: ExplorerState, max_chars: int) -> Job:
         if value is not None and (not isinstance(value, str) or len(value) > max_chars):
             raise ValueError(f"{name} must be a string of at most {max_chars} characters; "
                              f"got {len(value) if isinstance(value, str) else type(value).__name__}")
-    model = data.get("model") or next(iter(state.models))
-    if model not in state.models:
-        raise ValueError(f"model must be one of {', '.join(state.models)}; got {model!r}")
+    models = data.get("models") or [data.get("model") or next(iter(state.models))]
+    if not isinstance(models, list) or len(models) > MAX_MODELS:
+        raise ValueError(f"models must be a list of at most {MAX_MODELS} names")
+    for model in models:
+        if model not in state.models:
+            raise ValueError(f"model must be one of {', '.join(state.models)}; got {model!r}")
     methods = data.get("methods") or ["gradient"]
     if not isinstance(methods, list) or len(methods) > MAX_METHODS:
         raise ValueError(f"methods must be a list of at most {MAX_METHODS} names")
@@ -132,29 +136,36 @@ def parse_request(data: Any, state: ExplorerState, max_chars: int) -> Job:
     metrics = data.get("metrics", False)
     if not isinstance(metrics, bool):
         raise ValueError(f"metrics must be true or false; got {metrics!r}")
-    return Job(model, text, pair, methods, None if target is None else str(target),
+    return Job(list(dict.fromkeys(models)), text, pair, methods, None if target is None else str(target),
                None if layer is None else str(layer), metrics)
 
 
 def run_job(state: ExplorerState, job: Job) -> dict[str, Any]:
-    """Explain the text with every requested method; returns JSON-ready results and the page."""
-    adapter = state.models[job.model]
-    explanations, failures = [], {}
-    with state.locks[job.model]:
-        for method in job.methods:
-            params = {"layer": job.layer} if job.layer and "layer" in METHODS.get(method).params else {}
-            try:
-                explanations += explain_many(adapter, [job.text], method,
-                                             pairs=None if job.pair is None else [job.pair],
-                                             targets=job.target, **params)
-            except DepthlensError as err:
-                failures[method] = str(err)
-        if not explanations:
-            raise DepthlensError("; ".join(f"{k}: {v}" for k, v in failures.items()))
-        metrics = input_metrics(adapter, explanations) if job.metrics else None
+    """Explain the text with every requested model and method; returns JSON-ready results
+    and one page with all of them side by side (cards of one text share a heading)."""
+    explanations, metrics, failures = [], [], {}
+    for model in job.models:
+        adapter = state.models[model]
+        with state.locks[model]:
+            found = []
+            for method in job.methods:
+                params = ({"layer": job.layer}
+                          if job.layer and "layer" in METHODS.get(method).params else {})
+                try:
+                    found += explain_many(adapter, [job.text], method,
+                                          pairs=None if job.pair is None else [job.pair],
+                                          targets=job.target, **params)
+                except DepthlensError as err:
+                    failures[method if len(job.models) == 1 else f"{model}/{method}"] = str(err)
+            if job.metrics:
+                metrics += input_metrics(adapter, found)
+        explanations += found
+    if not explanations:
+        raise DepthlensError("; ".join(f"{k}: {v}" for k, v in failures.items()))
+    metrics = metrics if job.metrics else None
+    title = f"depthlens: {', '.join(job.models)}"
     return {"explanations": [e.to_dict() for e in explanations], "failures": failures,
-            "metrics": metrics,
-            "html": render_html(explanations, title=f"depthlens: {job.model}", metrics=metrics)}
+            "metrics": metrics, "html": render_html(explanations, title=title, metrics=metrics)}
 
 
 def input_metrics(adapter: ModelAdapter, explanations: list[Explanation]) -> list[InputMetrics]:
