@@ -86,12 +86,18 @@ def test_several_models_side_by_side(client):
     body = {"text": "dull and slow", "methods": ["gradient", "attention"]}
     data = client.post("/api/explain", json={**body, "models": ["tiny", "single"]}).json()
     assert [(e["model"], e["method"]) for e in data["explanations"]] == [
-        ("tiny-bert", "gradient"), ("tiny-bert", "attention"),
-        ("tiny-single", "gradient"), ("tiny-single", "attention")]
+        ("tiny-bert", "gradient"), ("tiny-single", "gradient"),
+        ("tiny-bert", "attention"), ("tiny-single", "attention")]  # a method's cards adjacent
     alone = client.post("/api/explain", json={**body, "model": "single"}).json()
-    assert data["explanations"][2]["scores"] == alone["explanations"][0]["scores"]
+    assert data["explanations"][1]["scores"] == alone["explanations"][0]["scores"]
+    assert data["explanations"][3]["scores"] == alone["explanations"][1]["scores"]
     assert data["html"].count("<h2>Text") == 1  # one sentence, four cards under it
     assert "model <b>tiny-bert</b>" in data["html"] and "model <b>tiny-single</b>" in data["html"]
+    rated = client.post("/api/explain", json={**body, "models": ["tiny", "single"],
+                                              "metrics": True}).json()["metrics"]
+    single = client.post("/api/explain", json={**body, "model": "single",
+                                               "metrics": True}).json()["metrics"]
+    assert len(rated) == 4 and rated[1] == single[0] and rated[3] == single[1]
     pair = client.post("/api/explain", json={**body, "pair": "fast", "models": ["tiny", "single"]})
     assert pair.status_code == 200 and "single/gradient" in pair.json()["failures"]
     assert {e["model"] for e in pair.json()["explanations"]} == {"tiny-bert"}

@@ -142,27 +142,29 @@ def parse_request(data: Any, state: ExplorerState, max_chars: int) -> Job:
 
 def run_job(state: ExplorerState, job: Job) -> dict[str, Any]:
     """Explain the text with every requested model and method; returns JSON-ready results
-    and one page with all of them side by side (cards of one text share a heading)."""
-    explanations, metrics, failures = [], [], {}
+    and one page with all of them, ordered method by method so that the models' cards of
+    one method sit next to each other."""
+    results, failures = [], {}  # (method index, explanation, its metrics or None)
     for model in job.models:
         adapter = state.models[model]
         with state.locks[model]:
-            found = []
-            for method in job.methods:
+            for rank, method in enumerate(job.methods):
                 params = ({"layer": job.layer}
                           if job.layer and "layer" in METHODS.get(method).params else {})
                 try:
-                    found += explain_many(adapter, [job.text], method,
-                                          pairs=None if job.pair is None else [job.pair],
-                                          targets=job.target, **params)
+                    found = explain_many(adapter, [job.text], method,
+                                         pairs=None if job.pair is None else [job.pair],
+                                         targets=job.target, **params)
                 except DepthlensError as err:
                     failures[method if len(job.models) == 1 else f"{model}/{method}"] = str(err)
-            if job.metrics:
-                metrics += input_metrics(adapter, found)
-        explanations += found
-    if not explanations:
+                    continue
+                scores = input_metrics(adapter, found) if job.metrics else [None] * len(found)
+                results += [(rank, exp, m) for exp, m in zip(found, scores)]
+    if not results:
         raise DepthlensError("; ".join(f"{k}: {v}" for k, v in failures.items()))
-    metrics = metrics if job.metrics else None
+    results.sort(key=lambda r: r[0])  # stable: models keep their order within a method
+    explanations = [exp for _, exp, _ in results]
+    metrics = [m for _, _, m in results] if job.metrics else None
     title = f"depthlens: {', '.join(job.models)}"
     return {"explanations": [e.to_dict() for e in explanations], "failures": failures,
             "metrics": metrics, "html": render_html(explanations, title=title, metrics=metrics)}
