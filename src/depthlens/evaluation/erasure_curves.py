@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..erasure import erase
 from ..errors import InputError
@@ -167,6 +168,9 @@ def game_masks(ranks: torch.Tensor, real: torch.Tensor, counts: torch.Tensor,
     raise InputError(f"game must be one of {', '.join(GAMES)}; got {game!r}")
 
 
+PROGRESS_BATCHES = 50
+
+
 def perturbed_probabilities(adapter: ModelAdapter, batch: Batch, example: torch.Tensor,
                             hide: torch.Tensor, *, mode: str = "mask",
                             drop_attention: bool = False,
@@ -175,7 +179,8 @@ def perturbed_probabilities(adapter: ModelAdapter, batch: Batch, example: torch.
 
     example: (R,) index into ``batch``; hide: (R, T) bool over ``batch``'s
     padded width. Duplicate rows are forwarded once; rows are forwarded in
-    chunks of ``batch_size`` sorted by length to limit padding.
+    chunks of ``batch_size`` sorted by length to limit padding; a progress bar
+    (on a terminal only) when that takes more than PROGRESS_BATCHES chunks.
     Returns the probabilities and the cost {'forward_inputs', 'forward_batches'}.
     """
     if batch_size < 1:
@@ -187,7 +192,9 @@ def perturbed_probabilities(adapter: ModelAdapter, batch: Batch, example: torch.
     unique_rows = first[by_length]
     probs = torch.empty(len(unique_rows), len(adapter.labels))
     n_batches = 0
-    for start in range(0, len(unique_rows), batch_size):
+    starts = range(0, len(unique_rows), batch_size)
+    for start in tqdm(starts, desc="forward erased inputs", unit="batch", leave=False,
+                      disable=None if len(starts) > PROGRESS_BATCHES else True):
         rows = unique_rows[start:start + batch_size]
         sub = batch.select(example[rows].tolist())
         width = sub.input_ids.shape[1]
