@@ -46,3 +46,16 @@ def test_parse_method_params():
         "lime": {"n_samples": "100", "seed": "1"}, "occlusion": {"window": "2"}}
     with pytest.raises(InputError, match="method.key=value"):
         parse_method_params(["n_samples=100"])
+
+
+def test_cli_layer_games_can_be_skipped(bert_checkpoint, tmp_path, capsys):
+    from depthlens.cli import main
+
+    base = ["benchmark", "--model", str(bert_checkpoint), "--data", DATA, "--methods",
+            "attention", "--metrics", "hiding", "--param", "random_orders=1"]
+    main(base + ["--out", str(tmp_path / "skip"), "--no-layer-games"])
+    assert not (tmp_path / "skip/results/attention.layers.json").exists()
+    main(base + ["--out", str(tmp_path / "all")])
+    rows = json.loads((tmp_path / "all/results/attention.layers.json").read_text())
+    assert len(rows["hiding"]) == len(rows["layers"]) > 1
+    assert "report:" in capsys.readouterr().out

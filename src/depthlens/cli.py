@@ -152,7 +152,8 @@ def cmd_benchmark(args) -> None:
     out = Path(args.out or f"runs/{Path(args.model).name}-{args.data.replace(':', '-').replace('~', '')}")
     table = run_benchmark(args.model, args.data, methods, out, metrics,
                           method_params=parse_method_params(args.method_param),
-                          metric_params=parse_params(args.param), batch_size=args.batch_size)
+                          metric_params=parse_params(args.param), batch_size=args.batch_size,
+                          layer_games=not args.no_layer_games)
     print(format_table(table))
     print(f"report: {build_report(out).resolve()}")
 
@@ -262,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="method parameter, e.g. lime.n_samples=100")
     s.add_argument("--out", help="run directory (default runs/MODEL-DATA); resumes if present")
     s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--no-layer-games", action="store_true",
+                   help="skip the per-layer Hiding/Revealing AUCs of layer-resolved methods "
+                        "(one game per layer row: the costliest part of a large run)")
     s.set_defaults(handler=cmd_benchmark)
 
     s = sub.add_parser("report", help="build one HTML report from a run directory")
