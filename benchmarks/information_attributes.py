@@ -19,7 +19,10 @@ Words are grouped as VADER-positive, VADER-negative (same thresholds, so they ar
 members of a concept) and function words (scikit-learn's English stop words);
 the table is the mean per group and layer. A layer that keeps "this is a
 positive word" but not which one gives a positive word a large A_c(positive)
-and a small r_ic. Writes a JSON file next to the other information results.
+and a small r_ic. With one sigma per word (the default) A_i and A_c both scale
+as 1 / sigma_i^2, so A_c / A_i is fixed by the embedding geometry and only
+``--per-dimension`` can show a layer keeping the concept more than the word.
+Writes a JSON file next to the other information results.
 """
 from __future__ import annotations
 
@@ -102,22 +105,28 @@ def main() -> None:
     parser.add_argument("--model", default="tiny-sst2")
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-dimension", action="store_true",
+                        help="one sigma per embedding dimension (with one sigma per word, "
+                             "A_c / A_i does not depend on the layer: both scale as 1/sigma^2)")
     args = parser.parse_args()
     single_thread()
     adapter = load_model(args.model)
     texts = [ex.text for ex in sst_tree_dataset("dev", binary=True).examples[:args.n]]
     layers = list(range(adapter.num_layers + 1))
-    table, rows = attributes_by_group(adapter, texts, layers, FitSettings(), args.seed)
-    print(f"{args.model}: {len(texts)} SST-2 dev sentences; mean word attributes (nats)")
+    settings = FitSettings(per_dimension=args.per_dimension)
+    table, rows = attributes_by_group(adapter, texts, layers, settings, args.seed)
+    suffix = "-perdim" if args.per_dimension else ""
+    print(f"{args.model}{suffix}: {len(texts)} SST-2 dev sentences; mean word attributes (nats)")
     print(f"{'group':16s} {'words':>5s} {'attribute':14s} " + " ".join(f"{r:>10s}" for r in rows))
     for group, row in table.items():
         for name, values in row.items():
             if name != "words":
                 print(f"{group:16s} {row['words']:5d} {name:14s} "
                       + " ".join(f"{v:10.2f}" for v in values))
-    print("wrote", write_results(f"attributes-{args.model}",
+    print("wrote", write_results(f"attributes-{args.model}{suffix}",
                                  {"model": args.model, "sentences": len(texts), "layers": rows,
-                                  "polar": POLAR, "groups": table}))
+                                  "polar": POLAR, "per_dimension": args.per_dimension,
+                                  "groups": table}))
 
 
 if __name__ == "__main__":
