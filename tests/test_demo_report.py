@@ -37,8 +37,10 @@ def test_demo_runs_every_method_and_writes_a_report(lively_checkpoint, tmp_path)
         assert any(line.startswith(method + " ") for line in table), method
     page = (out / "report.html").read_text()
     for caption in ("all methods: token overlap", "hiding by layer", "revealing by layer",
-                    "SP-LIME: 5 examples", "wordcloud"):
+                    "SP-LIME: 5 examples", "wordcloud", "gradcam: score by layer and pos"):
         assert caption in page, caption
+    assert (out / "figures" / "attention_norm" / "score_by_layer_and_pos.png").stat().st_size
+    assert not (out / "figures" / "gradient" / "score_by_layer_and_pos.png").exists()
     layers = json.loads((out / "results" / "gradcam.layers.json").read_text())
     assert layers["layers"] == ["embeddings", "layer 1", "layer 2"]
     assert len(layers["hiding"]) == 3 and all(0 <= v <= 1 for v in layers["revealing"])

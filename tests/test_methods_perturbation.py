@@ -9,10 +9,10 @@ import torch
 from depthlens.api import explain, explain_many
 from depthlens.erasure import erase
 from depthlens.errors import InputError
-from depthlens.explanation import Explanation, Target
 from depthlens.methods.lime import lime_submodular_pick, weighted_ridge
 from depthlens.methods.perturbation import windows
 from fixtures_models import TEXTS, AdditiveAdapter, lively_bert
+from fixtures_explanations import word_explanation
 
 SHORT = "the film is bad"  # 4 words: every coalition can be enumerated
 
@@ -170,23 +170,11 @@ def test_kernel_shap_efficiency_when_sampled(adapter):
     assert exp.diagnostics["base_value"] == pytest.approx(float(empty), abs=1e-6)
 
 
-def make_explanation(words, scores):
-    text = " ".join(words)
-    offsets, start = [], 0
-    for w in words:
-        offsets.append((start, start + len(w)))
-        start += len(w) + 1
-    n = len(words)
-    return Explanation(text=text, tokens=list(words), offsets=offsets, word_ids=list(range(n)),
-                       sequence_ids=[0] * n, scores=np.array([scores], dtype=float),
-                       layers=["input"], target=Target(0, "label0"), method="lime")
-
-
 def test_submodular_pick_covers_important_words():
-    exps = [make_explanation(["good", "fun"], [1.0, 1.0]),
-            make_explanation(["good", "film"], [1.0, 0.1]),
-            make_explanation(["bad", "boring"], [0.9, 0.9]),
-            make_explanation(["Good", "bad"], [1.0, 0.5])]
+    exps = [word_explanation(["good", "fun"], [1.0, 1.0]),
+            word_explanation(["good", "film"], [1.0, 0.1]),
+            word_explanation(["bad", "boring"], [0.9, 0.9]),
+            word_explanation(["Good", "bad"], [1.0, 0.5])]
     # importance: good sqrt(3), bad sqrt(1.4), fun 1, boring sqrt(.9), film sqrt(.1);
     # 3 covers good + bad (2.92), then 0 adds fun (1), then 2 adds boring (0.95)
     assert lime_submodular_pick(exps, 3) == [3, 0, 2]

@@ -48,6 +48,29 @@ def heatmap_png(exp: Explanation, path: str | Path, level: str = "word") -> Path
     return _save(fig, path)
 
 
+def matrix_png(matrix: np.ndarray, rows: Sequence[str], columns: Sequence[str],
+               path: str | Path, title: str = "", label: str = "") -> Path:
+    """A labelled (rows x columns) heatmap of values in [-1, 1] (or [0, 1] if none is < 0),
+    each cell printed, e.g. mean scaled score by layer and POS tag."""
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.shape != (len(rows), len(columns)) or not matrix.size:
+        raise InputError(f"matrix must be non-empty and (rows, columns) = ({len(rows)}, "
+                         f"{len(columns)}); got shape {matrix.shape}")
+    signed = bool((matrix < 0).any())
+    fig = Figure(figsize=(max(5.0, 1.6 + 0.7 * len(columns)), 1.6 + 0.4 * len(rows)), dpi=110)
+    ax = fig.add_subplot()
+    cmap = ListedColormap([tuple(c / 255 for c in rgb) for rgb in gradient(signed, 256)])
+    image = ax.imshow(matrix, cmap=cmap, vmin=-1 if signed else 0, vmax=1, aspect="auto",
+                      interpolation="nearest")
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(columns)), list(columns), rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), list(rows))
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label=label, pad=0.01)
+    return _save(fig, path)
+
+
 def curves_png(curves: dict[str, tuple[Sequence[float], Sequence[float]]], path: str | Path,
                xlabel: str = "fraction of words", ylabel: str = "score",
                title: str = "") -> Path:

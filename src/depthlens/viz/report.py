@@ -3,7 +3,8 @@
 The report shows the metric table (with ranges and directions), Hiding and
 Revealing curves of all methods against the random order in one figure each,
 the token-overlap curves of all methods, the AUC of every layer of the
-layer-resolved methods, the SP-LIME pick of examples (when LIME ran), every
+layer-resolved methods, their mean score by layer and part of speech (with
+``depthlens[pos]`` installed), the SP-LIME pick of examples (when LIME ran), every
 PNG the evaluation wrote (curves, word clouds), and links to a page of
 example explanations (all methods side by side). Figures are embedded as
 data: URIs, so the page is a single file; all text is escaped.
@@ -16,14 +17,15 @@ import json
 import math
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, ModelCapabilityError
 from ..explanation import ExplanationSet
 from ..io import atomic_write_text
 from ..registry import METHODS, METRICS
 from .html import write_html
-from .plots import curves_png
+from .plots import curves_png, matrix_png
 
 EXAMPLES = 8
+POS_TAGS = 10  # most frequent tags shown in the by-POS figures
 GAMES = ("hiding", "revealing")
 BEST = ' class="best"'
 _CSS = """body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;
@@ -58,8 +60,9 @@ def build_report(run_dir: str | Path, examples: int = EXAMPLES) -> Path:
     figures += [_overlap_figure(run, results)]
     figures += [_layer_figure(run, game, manifest["methods"]) for game in GAMES]
     figures = [f for f in figures if f is not None]
+    pos_note = _pos_figures(run, manifest["methods"])
     figures += sorted(p for p in (run / "figures").glob("*/*.png"))
-    page = _page(manifest, results, figures, examples_page.name, _sp_lime(run))
+    page = _page(manifest, results, figures, examples_page.name, _sp_lime(run) + pos_note)
     out = run / "report.html"
     atomic_write_text(out, page)
     return out
@@ -117,6 +120,38 @@ def _layer_figure(run: Path, game: str, methods: list[str]) -> Path | None:
     return curves_png(curves, run / "figures" / f"{game}_by_layer.png",
                       xlabel=f"layer ({', '.join(f'{i} = {n}' for i, n in enumerate(depth[:2]))}, ...)",
                       ylabel=f"{game} AUC (accuracy)", title=f"{game.capitalize()} AUC by layer")
+
+
+def _pos_figures(run: Path, methods: list[str], tagger=None) -> str:
+    """figures/<method>/score_by_layer_and_pos.png for each layer-resolved method; returns
+    '' or a note saying how to get them when no POS tagger is installed."""
+    from ..evaluation.by_pos import scores_by_pos, spacy_tags
+
+    cache: dict[tuple[str, ...], list[str]] = {}
+
+    def tags(words: list[str]) -> list[str]:
+        key = tuple(words)
+        if key not in cache:
+            cache[key] = (tagger or spacy_tags)(words)
+        return cache[key]
+
+    for method in methods:
+        f = run / "explanations" / f"{method}.jsonl"
+        explanations = list(ExplanationSet.load(f)) if f.is_file() else []
+        if not explanations or len(explanations[0].layers) < 2:
+            continue
+        try:
+            layers, found, means, counts = scores_by_pos(explanations, tags)
+        except ModelCapabilityError as err:
+            return f'<p class="note">No score-by-POS figures: {html.escape(str(err))}.</p>'
+        if found:
+            keep = slice(0, POS_TAGS)
+            matrix_png(means[:, keep], layers,
+                       [f"{t} ({n})" for t, n in zip(found[keep], counts[keep])],
+                       run / "figures" / method / "score_by_layer_and_pos.png",
+                       title=f"{method}: mean word score by layer and POS tag (tag: word count)",
+                       label="score / row max |score|, mean")
+    return ""
 
 
 SP_LIME_BUDGET = 5
@@ -198,7 +233,7 @@ def _caption(figure: Path) -> str:
         return f"layer-resolved methods: {figure.stem.replace('_', ' ')}"
     if figure.parent.name == "figures":
         return f"all methods: {figure.stem.removesuffix('_all').replace('_', ' ')}"
-    return f"{figure.parent.name}: {figure.stem}"
+    return f"{figure.parent.name}: {figure.stem.replace('_', ' ')}"
 
 
 def _best(results: dict, metric: str) -> set[str]:
