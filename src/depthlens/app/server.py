@@ -125,6 +125,7 @@ def parse_request(data: Any, state: ExplorerState, max_chars: int) -> Job:
     for model in models:
         if model not in state.models:
             raise ValueError(f"model must be one of {', '.join(state.models)}; got {model!r}")
+    models = list(dict.fromkeys(models))  # each model once, in the order asked
     methods = data.get("methods") or ["gradient"]
     if not isinstance(methods, list) or len(methods) > MAX_METHODS:
         raise ValueError(f"methods must be a list of at most {MAX_METHODS} names")
@@ -136,7 +137,7 @@ def parse_request(data: Any, state: ExplorerState, max_chars: int) -> Job:
     metrics = data.get("metrics", False)
     if not isinstance(metrics, bool):
         raise ValueError(f"metrics must be true or false; got {metrics!r}")
-    return Job(list(dict.fromkeys(models)), text, pair, methods, None if target is None else str(target),
+    return Job(models, text, pair, methods, None if target is None else str(target),
                None if layer is None else str(layer), metrics)
 
 

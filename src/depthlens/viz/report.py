@@ -15,6 +15,7 @@ import base64
 import html
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputError, ModelCapabilityError
@@ -127,13 +128,10 @@ def _pos_figures(run: Path, methods: list[str], tagger=None) -> str:
     '' or a note saying how to get them when no POS tagger is installed."""
     from ..evaluation.by_pos import scores_by_pos, spacy_tags
 
-    cache: dict[tuple[str, ...], list[str]] = {}
+    tag_text = lru_cache(maxsize=None)(lambda words: (tagger or spacy_tags)(list(words)))
 
-    def tags(words: list[str]) -> list[str]:
-        key = tuple(words)
-        if key not in cache:
-            cache[key] = (tagger or spacy_tags)(words)
-        return cache[key]
+    def tags(words: list[str]) -> list[str]:  # each text is tagged once for all methods
+        return tag_text(tuple(words))
 
     for method in methods:
         f = run / "explanations" / f"{method}.jsonl"
