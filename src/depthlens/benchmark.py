@@ -165,11 +165,12 @@ def _random_auc(table: dict[str, dict[str, Any]], metric: str) -> float | None:
     return None
 
 
-def format_table(table: dict[str, dict[str, Any]]) -> str:
+def format_table(table: dict[str, dict[str, Any]], color: bool = False) -> str:
+    """The summary table (one row per method) for the terminal; ANSI styles if ``color``."""
+    from .viz.table import render_table
+
     header, rows = summary_rows(table)
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-                     for r in [header] + rows)
+    return render_table(header, rows, color=color)
 
 
 def _fmt(value: Any) -> str:

@@ -140,7 +140,7 @@ def cmd_evaluate(args) -> None:
     results = evaluate(args.model, explanations, metrics, **kw)
     if args.out:
         save_results(results, args.out)
-    print(results_table(results))
+    print(results_table(results, color=sys.stdout.isatty()))
 
 
 def cmd_benchmark(args) -> None:
@@ -154,7 +154,7 @@ def cmd_benchmark(args) -> None:
                           method_params=parse_method_params(args.method_param),
                           metric_params=parse_params(args.param), batch_size=args.batch_size,
                           layer_games=not args.no_layer_games)
-    print(format_table(table))
+    print(format_table(table, color=sys.stdout.isatty()))
     print(f"report: {build_report(out).resolve()}")
 
 

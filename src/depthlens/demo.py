@@ -37,7 +37,7 @@ def run_demo(model: str = "tiny-sst2", out_dir: Path = Path("depthlens-demo"), n
     params = {m: p for m, p in DEMO_PARAMS.items() if m in methods}
     table = run_benchmark(model, f"sst2_trees:dev:~{n}", methods, out_dir, DEMO_METRICS,
                           method_params=params)
-    print(format_table(table))
+    print(format_table(table, color=sys.stdout.isatty()))
     report = build_report(out_dir)
     print(f"report: {report.resolve()}")
     return report

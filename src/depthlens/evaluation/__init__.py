@@ -77,14 +77,15 @@ def evaluate(model: ModelAdapter | str, explanations: Sequence[Explanation] | st
     return results
 
 
-def results_table(results: dict[str, MetricResult]) -> str:
-    """A plain-text table: metric, value, range, direction."""
-    rows = [("metric", "value", "range", "better")]
+def results_table(results: dict[str, MetricResult], color: bool = False) -> str:
+    """A terminal table: metric, value, range, direction (ANSI styles if ``color``)."""
+    from ..viz.table import render_table
+
+    rows = []
     for r in results.values():
         lo, hi = (("inf" if math.isinf(x) else f"{x:g}") for x in r.range)
         rows.append((r.name, f"{r.value:.4f}", f"[{lo}, {hi}]", r.direction.split()[0]))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    return render_table(("metric", "value", "range", "better"), rows, color=color)
 
 
 def save_results(results: dict[str, MetricResult], path: str | Path) -> None:
