@@ -34,6 +34,13 @@ def test_token_overlap_hand_computed(additive, by_class):
     assert not res.higher_is_better and res.range == (0.0, 1.0)
 
 
+def test_token_overlap_undefined_for_an_all_zero_class(additive, by_class):
+    flat = [from_scores(additive, e.text, [0.0] * len(e.scores[0])) if "awful" in e.text else e
+            for e in by_class]
+    res = evaluate(additive, flat, ["token_overlap"], k_max=4)["token_overlap"]
+    assert math.isnan(res.value) and "negative" in res.details["undefined"]
+
+
 def test_idf_weighting(by_class):
     corpus = ["the movie", "the plot", "the acting", "movie"]
     weights = dict(class_word_weights(by_class, corpus)["positive"])

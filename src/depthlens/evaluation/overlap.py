@@ -9,7 +9,9 @@ weight; without a corpus every idf is 1. For k = 1..k_max, the overlap is
     sum over class pairs |top_k(a) & top_k(b)| / (C(C, 2) * k),
 
 the share of important words that are important for more than one class.
-The metric is the mean overlap over k (range [0, 1], lower is better).
+The metric is the mean overlap over k (range [0, 1], lower is better). It is
+undefined (NaN, with the reason in ``details["undefined"]``) when a class's words all
+carry the same weight, e.g. an all-zero score row: such a ranking is arbitrary.
 """
 from __future__ import annotations
 
@@ -94,12 +96,16 @@ def token_overlap(adapter: ModelAdapter, explanations: Sequence[Explanation], *,
     weights = class_word_weights(explanations, corpus, layer, aggregate, lowercase)
     ranked = {cls: [w for w, _ in items] for cls, items in weights.items()}
     curve = overlap_curve(ranked, k_max)
+    unranked = [cls for cls, items in weights.items() if len({s for _, s in items}) == 1]
     counts = Counter(w for words in ranked.values() for w in words[:k_max])
     details = {
         "curve": curve.tolist(), "idf": corpus is not None, "k_max": k_max,
         "top_words": {cls: items[:k_max] for cls, items in weights.items()},
         "shared_at_k_max": sorted(w for w, c in counts.items() if c > 1),
     }
+    if unranked:
+        details["undefined"] = (f"the words of class(es) {', '.join(unranked)} all have the "
+                                f"same weight (e.g. an all-zero score row), so no ranking exists")
     if out_dir:
         from .figures import word_cloud
 
@@ -107,7 +113,7 @@ def token_overlap(adapter: ModelAdapter, explanations: Sequence[Explanation], *,
             word_cloud(items, Path(out_dir) / f"wordcloud_{_slug(cls)}.png",
                        title=f"predicted {cls}", max_words=k_max)
             for cls, items in weights.items()]
-    return OVERLAP.result(float(curve.mean()), [], **details)
+    return OVERLAP.result(math.nan if unranked else float(curve.mean()), [], **details)
 
 
 def _slug(name: str) -> str:
