@@ -108,6 +108,33 @@ def test_dropped_tokens_ids_do_not_matter_with_position_embeddings(bert):
     assert (outs[0] - attended).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "electra"])
+def test_unattended_tokens_are_removed_with_the_same_output(family):
+    from conftest import tiny_adapter
+    from depthlens.erasure import removes_tokens
+
+    adapter = tiny_adapter(family)
+    torch.manual_seed(0)
+    for weight in adapter.model.parameters():   # larger weights: outputs that vary visibly
+        if weight.dim() > 1:
+            weight.data.normal_(0, 0.3)
+    batch = adapter.encode(["good movie and bad plot", "the acting great"])
+    hide = torch.zeros_like(batch.input_ids, dtype=torch.bool)
+    hide[0, [1, 3, 4]] = True
+    hide[1, 2] = True
+    removed = erase(adapter, batch, hide, "mask", drop_attention=True)
+    assert removes_tokens(adapter, "mask", True)
+    assert removed.input_ids.shape[1] == batch.input_ids.shape[1] - 3
+    assert removed.tokens[0] == [t for j, t in enumerate(batch.tokens[0]) if j not in (1, 3, 4)]
+    # reference: the tokens kept in place as [MASK] with no attention to them
+    in_place = dict(batch.__dict__, input_ids=batch.input_ids.masked_fill(hide, 103),
+                    attention_mask=batch.attention_mask.masked_fill(hide, 0))
+    reference = adapter.predict_proba(type(batch)(**in_place))
+    torch.testing.assert_close(adapter.predict_proba(removed), reference, atol=1e-6, rtol=0)
+    shifted = erase(adapter, batch, hide, "delete")   # deletion renumbers the positions
+    assert (adapter.predict_proba(shifted) - reference).abs().max() > 1e-4
+
+
 def test_errors_on_bad_input(additive):
     exp = from_scores(additive, "good bad the", [2.0, -1.0, 0.5])   # real tokens only
     with pytest.raises(InputError, match="fractions"):

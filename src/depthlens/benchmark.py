@@ -98,8 +98,9 @@ def run_benchmark(model: str, data: str, methods: Sequence[str], out_dir: str | 
                 done[metric] = evaluate(adapter, explanations, [metric], **params)[metric].to_dict()
                 atomic_write_text(res_file, json.dumps(done, indent=1))
                 if progress:
-                    print(f"{method:>22} {metric:<18} {done[metric]['value']:.4f}",
-                          file=sys.stderr)
+                    value = _fmt(done[metric]["value"]) or (
+                        "undefined: " + done[metric]["details"].get("undefined", ""))
+                    print(f"{method:>22} {metric:<18} {value}", file=sys.stderr)
         games = [g for g in GAMES if g in metrics]
         if layer_games and games and len(explanations[0].layers) > 1:
             _layer_games(adapter, explanations, games, data, metric_params,

@@ -23,9 +23,12 @@ def erase(adapter: ModelAdapter, batch: Batch, hide: torch.Tensor, mode: str = "
     'delete' removes the tokens and shifts the rest left (re-padding).
     drop_attention: with a replacement mode, also zero the attention mask at
     erased positions so no token attends to them (the decoded-saliency
-    paper's [MASK] protocol).
+    paper's [MASK] protocol). As no other token sees them, models with
+    absolute position ids (``adapter.first_position_id``) get them removed
+    instead, the kept tokens keeping their original positions: the same
+    output from a shorter input.
     Token lists, offsets and word ids of the result describe the kept tokens
-    only for 'delete'; for replacement modes they are unchanged.
+    for 'delete' and for removed tokens; otherwise they are unchanged.
     """
     if mode not in MODES:
         raise InputError(f"erasure mode must be one of {', '.join(MODES)}; got {mode!r}")
@@ -39,9 +42,16 @@ def erase(adapter: ModelAdapter, batch: Batch, hide: torch.Tensor, mode: str = "
     if mode not in ids:
         raise InputError(f"model {adapter.name!r} has no [{mode.upper()}] token; "
                          f"use another erasure mode ({', '.join(m for m in MODES if m in ids)})")
+    if removes_tokens(adapter, mode, drop_attention):
+        return _delete(batch, hide, ids.get("pad", 0), adapter.first_position_id)
     input_ids = batch.input_ids.masked_fill(hide, ids[mode])
     attention = batch.attention_mask.masked_fill(hide, 0) if drop_attention else batch.attention_mask
     return _replace(batch, input_ids=input_ids, attention_mask=attention)
+
+
+def removes_tokens(adapter: ModelAdapter, mode: str, drop_attention: bool) -> bool:
+    """Whether :func:`erase` shortens the inputs (deletion, or removal of unattended tokens)."""
+    return mode == "delete" or (drop_attention and adapter.first_position_id is not None)
 
 
 def _replace(batch: Batch, **changes) -> Batch:
@@ -50,8 +60,13 @@ def _replace(batch: Batch, **changes) -> Batch:
     return Batch(**fields)
 
 
-def _delete(batch: Batch, hide: torch.Tensor, pad_id: int) -> Batch:
-    """Remove hidden positions; keep per-example lists aligned with the kept tokens."""
+def _delete(batch: Batch, hide: torch.Tensor, pad_id: int,
+            first_position: int | None = None) -> Batch:
+    """Remove hidden positions; keep per-example lists aligned with the kept tokens.
+
+    With ``first_position`` the kept tokens keep their original position ids
+    (``first_position`` + original index) instead of being renumbered.
+    """
     keep = (~hide) & batch.attention_mask.bool()
     lengths = keep.sum(1)
     width = int(lengths.max())
@@ -60,6 +75,7 @@ def _delete(batch: Batch, hide: torch.Tensor, pad_id: int) -> Batch:
     attention = torch.zeros((b, width), dtype=batch.attention_mask.dtype)
     types = None if batch.token_type_ids is None else torch.zeros((b, width),
                                                                    dtype=batch.token_type_ids.dtype)
+    positions = None if first_position is None else torch.zeros((b, width), dtype=torch.long)
     tokens, offsets, word_ids, seq_ids = [], [], [], []
     for i in range(b):
         pos = keep[i].nonzero()[:, 0]
@@ -68,10 +84,13 @@ def _delete(batch: Batch, hide: torch.Tensor, pad_id: int) -> Batch:
         attention[i, :n] = 1
         if types is not None:
             types[i, :n] = batch.token_type_ids[i, pos]
+        if positions is not None:
+            original = pos if batch.position_ids is None else batch.position_ids[i, pos] - first_position
+            positions[i, :n] = original + first_position
         kept = pos.tolist()
         tokens.append([batch.tokens[i][j] for j in kept])
         offsets.append([batch.offsets[i][j] for j in kept])
         word_ids.append([batch.word_ids[i][j] for j in kept])
         seq_ids.append([batch.sequence_ids[i][j] for j in kept])
     return _replace(batch, input_ids=input_ids, attention_mask=attention, token_type_ids=types,
-                    tokens=tokens, offsets=offsets, word_ids=word_ids, sequence_ids=seq_ids)
+                    position_ids=positions, tokens=tokens, offsets=offsets, word_ids=word_ids, sequence_ids=seq_ids)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..erasure import erase
+from ..erasure import erase, removes_tokens
 from ..errors import InputError
 from ..explanation import Explanation
 from ..models.adapter import Batch, ModelAdapter
@@ -171,6 +171,15 @@ def game_masks(ranks: torch.Tensor, real: torch.Tensor, counts: torch.Tensor,
 PROGRESS_BATCHES = 50
 
 
+def erased_lengths(batch: Batch, example: torch.Tensor, hide: torch.Tensor,
+                   shortened: bool) -> np.ndarray:
+    """(R,) token count of each perturbed row once erased (``shortened``: hidden tokens removed)."""
+    lengths = torch.tensor(batch.lengths)[example]
+    if shortened:
+        lengths = lengths - (hide & ~batch.special_mask[example]).sum(1)
+    return lengths.numpy()
+
+
 def perturbed_probabilities(adapter: ModelAdapter, batch: Batch, example: torch.Tensor,
                             hide: torch.Tensor, *, mode: str = "mask",
                             drop_attention: bool = False,
@@ -179,7 +188,7 @@ def perturbed_probabilities(adapter: ModelAdapter, batch: Batch, example: torch.
 
     example: (R,) index into ``batch``; hide: (R, T) bool over ``batch``'s
     padded width. Duplicate rows are forwarded once; rows are forwarded in
-    chunks of ``batch_size`` sorted by length to limit padding; a progress bar
+    chunks of ``batch_size`` sorted by their erased length to limit padding; a progress bar
     (on a terminal only) when that takes more than PROGRESS_BATCHES chunks.
     Returns the probabilities and the cost {'forward_inputs', 'forward_batches'}.
     """
@@ -188,7 +197,9 @@ def perturbed_probabilities(adapter: ModelAdapter, batch: Batch, example: torch.
     ex = example.numpy().astype(">u4").view(np.uint8).reshape(len(example), 4)
     keys = np.concatenate([ex, np.packbits(hide.numpy(), axis=1)], axis=1)
     _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    by_length = np.argsort(np.asarray(batch.lengths)[example.numpy()[first]], kind="stable")
+    shortened = removes_tokens(adapter, mode, drop_attention)
+    by_length = np.argsort(erased_lengths(batch, example[first], hide[first], shortened),
+                           kind="stable")
     unique_rows = first[by_length]
     probs = torch.empty(len(unique_rows), len(adapter.labels))
     n_batches = 0

@@ -25,6 +25,8 @@ class Batch:
     """Encoded texts (and optional pairs), padded on the right.
 
     input_ids, attention_mask, token_type_ids: (B, T) long tensors.
+    position_ids: (B, T) explicit position ids, or None for the model's default
+    (set only on batches whose erased tokens were removed, see :func:`depthlens.erasure.erase`).
     tokens/offsets/word_ids/sequence_ids: per example, one entry per real
     (non-pad) token; word ids are global across text and pair.
     """
@@ -39,6 +41,7 @@ class Batch:
     word_ids: list[list[int | None]]
     sequence_ids: list[list[int | None]]
     warnings: list[list[str]] = field(default_factory=list)
+    position_ids: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -68,6 +71,7 @@ class Batch:
             tokens=pick(self.tokens), offsets=pick(self.offsets), word_ids=pick(self.word_ids),
             sequence_ids=pick(self.sequence_ids),
             warnings=pick(self.warnings) if self.warnings else [],
+            position_ids=None if self.position_ids is None else self.position_ids[index, :width],
         )
 
     def repeat(self, n: int) -> "Batch":
@@ -143,6 +147,13 @@ class ModelAdapter(ABC):
     @property
     def has_mlm_head(self) -> bool:
         return False
+
+    @property
+    def first_position_id(self) -> int | None:
+        """Position id of the first token if the model takes explicit absolute position ids
+        (then a token no other token attends to can be removed without changing the output),
+        else None."""
+        return None
 
     # --------------------------------------------------------------- derived
     @property

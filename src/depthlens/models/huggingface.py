@@ -162,12 +162,21 @@ class HFAdapter(ModelAdapter):
         kwargs = {"attention_mask": batch.attention_mask, "output_attentions": output_attentions}
         if batch.token_type_ids is not None and self.family != "distilbert":
             kwargs["token_type_ids"] = batch.token_type_ids
+        if batch.position_ids is not None:
+            kwargs["position_ids"] = batch.position_ids
         if inputs_embeds is None:
             kwargs["input_ids"] = batch.input_ids
         else:
             kwargs["inputs_embeds"] = inputs_embeds
         out = self.model(**kwargs)
         return out.logits, list(out.attentions) if output_attentions else []
+
+    @property
+    def first_position_id(self) -> int | None:
+        config = self.model.config
+        if getattr(config, "position_embedding_type", "absolute") != "absolute":
+            return None
+        return config.pad_token_id + 1 if self.family == "roberta" else 0
 
     # ------------------------------------------------------------ attention
     def _value_and_output(self, block: nn.Module) -> tuple[nn.Linear, nn.Linear]:
