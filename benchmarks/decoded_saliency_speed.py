@@ -10,7 +10,8 @@ forward+backward each; on (B, T, D) states it averages the gradients over D, so 
 only) and LayerGradientXActivation on all layers in one call (eq. 1 after a sum over D and a
 ReLU, checked against ours), decoded_gradcam
 (decodes only the positions with alpha != 0) and a reference that decodes every position
-(the same result, checked). Prints the multiply-accumulate count per token of each part
+(the same result, checked), and decoded_gradcam with precision='bfloat16' (the MLM head in
+bfloat16; its deviation from float32 is printed). Prints the multiply-accumulate count per token of each part
 from the model's sizes and the measured share of positions with alpha = 0.
 """
 from __future__ import annotations
@@ -73,6 +74,24 @@ def cpu_best(runs: dict, repeats: int) -> dict:
     return best
 
 
+def bfloat16_deviation(adapter, groups, decoded_gradcam) -> str:
+    """How far precision='bfloat16' scores are from float32 ones: the largest error relative to
+    each (example, layer) row's max |score|, and how often the top-scored token is the same."""
+    errors, same_top, rows = [], 0, 0
+    for batch, target in groups:
+        exact = decoded_gradcam(adapter, batch, target).scores
+        fast = decoded_gradcam(adapter, batch, target, precision="bfloat16").scores
+        peak = exact.abs().amax(-1)
+        live = peak > 0
+        errors.append(((fast - exact).abs().amax(-1)[live] / peak[live]))
+        same_top += int((fast.argmax(-1) == exact.argmax(-1))[live].sum())
+        rows += int(live.sum())
+    errors = torch.cat(errors)
+    return (f"\nbfloat16 vs float32 over {rows} non-zero (example, layer) rows: error / row max "
+            f"|score| median {errors.median():.4f}, max {errors.max():.4f}; same top token in "
+            f"{same_top / rows:.3f} of the rows")
+
+
 def macs_per_token(config) -> dict:
     """Multiply-accumulates per token: encoder forward, forward+backward (~3x), one decode."""
     d, ff, layers, vocab = (config.hidden_size, config.intermediate_size,
@@ -118,6 +137,8 @@ def main() -> None:
             lambda: captum_layers(adapter, groups, looped=False),
         "decoded_gradcam (only alpha != 0 decoded)":
             lambda: [decoded_gradcam(adapter, b, t) for b, t in groups],
+        "decoded_gradcam, precision=bfloat16":
+            lambda: [decoded_gradcam(adapter, b, t, precision="bfloat16") for b, t in groups],
         "reference: decode every position":
             lambda: [decode_every_position(adapter, b, t) for b, t in groups],
     }
@@ -129,6 +150,7 @@ def main() -> None:
     print("| run | CPU ms/example | x lower bound |\n|---|---|---|")
     for name, seconds in best.items():
         print(f"| {name} | {seconds / args.n * 1e3:.2f} | {seconds / bound:.2f} |")
+    print(bfloat16_deviation(adapter, groups, decoded_gradcam))
     print(f"\nalpha = 0 (nothing to decode) at {zero}/{total} = {zero / total:.2f} of the "
           f"(layer, position) pairs")
     print("multiply-accumulates per token: " + ", ".join(

@@ -67,6 +67,19 @@ def test_decoded_gradcam_batched_equals_one_by_one(adapter):
                                    exp.scores, rtol=1e-5, atol=1e-9)
 
 
+def test_bfloat16_head_stays_close_to_float32(adapter):
+    exact = depthlens.explain_many(adapter, TEXTS, "decoded_gradcam", targets=0)
+    fast = depthlens.explain_many(adapter, TEXTS, "decoded_gradcam", targets=0,
+                                  precision="bfloat16")
+    for e, f in zip(exact, fast):
+        assert f.params["precision"] == "bfloat16"
+        peak = np.abs(e.scores).max(1, keepdims=True)
+        assert (np.abs(f.scores - e.scores) <= 0.05 * peak).all()
+        assert (np.abs(f.scores - e.scores) > 0).any()     # it did run in lower precision
+    with pytest.raises(InputError, match="precision must be one of float32, bfloat16"):
+        depthlens.explain(adapter, "fine", "decoded_gradcam", precision="half")
+
+
 def test_model_without_head_gets_the_fix(bert_adapter):
     with pytest.raises(ModelCapabilityError, match="depthlens fit-lm-head --model"):
         depthlens.explain(bert_adapter, "fine", "decoded_gradcam")

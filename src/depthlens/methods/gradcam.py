@@ -62,15 +62,22 @@ def gradcam(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
                        {"forward_passes": 1, "backward_passes": 1})
 
 
-def decode_columns(adapter: ModelAdapter, states: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+PRECISIONS = ("float32", "bfloat16")
+
+
+def decode_columns(adapter: ModelAdapter, states: torch.Tensor, ids: torch.Tensor,
+                   precision: str = "float32") -> torch.Tensor:
     """(N, T): P(token ids[n, i] | state n) via the MLM head; states (N, D), ids (N, T).
 
     These are the columns j of D_l = P_l[j, token i], one per decoded position;
     the softmax normaliser still needs the logits of the whole vocabulary.
+    ``precision='bfloat16'`` runs the head's matrix products in bfloat16 (CPU
+    autocast; several times faster where the CPU has bfloat16 instructions),
+    the softmax in float32.
     """
-    logits = adapter.mlm_logits(states)                              # (N, V)
-    log_norm = torch.logsumexp(logits, dim=-1, keepdim=True)         # (N, 1)
-    return torch.exp(logits.gather(1, ids) - log_norm)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+        logits = adapter.mlm_logits(states)                          # (N, V)
+    return torch.log_softmax(logits.float(), dim=-1).gather(1, ids).exp_()
 
 
 def keep_top_tau(decoded: torch.Tensor, candidates: torch.Tensor, tau: int) -> torch.Tensor:
@@ -98,14 +105,20 @@ def first_occurrence(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
 @METHODS.register("decoded_gradcam",
                   "layer scores decoded to input tokens through the MLM head (top-tau, eq. 5)")
 def decoded_gradcam(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
-                    tau: int = 3, score: str = "gradcam", layer: str = "all") -> Attribution:
+                    tau: int = 3, score: str = "gradcam", layer: str = "all",
+                    precision: str = "float32") -> Attribution:
     """One row per layer 0..L (or per ``layer`` index): s_l = topk_tau(D_l) alpha_l.
+
+    precision: 'float32' (exact) or 'bfloat16' (the MLM head's products in bfloat16:
+    faster, scores within about 1 % of float32; see :func:`decode_columns`).
 
     Only the positions j with alpha_l[j] != 0 are decoded (the others add nothing to
     s_l): with the ReLU of Grad-CAM this skips padding and the negative positions.
     """
     if tau < 1:
         raise InputError(f"tau must be >= 1; got {tau}")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     if not adapter.has_mlm_head:
         adapter.mlm_logits(torch.zeros(1, 1, 1))  # raises the capability error with the fix
     layers = chosen_layers(adapter, layer)
@@ -116,7 +129,7 @@ def decoded_gradcam(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *
         for r, h in enumerate(states):
             alpha = alphas[:, r]                                       # (B, T)
             b, j = alpha.nonzero(as_tuple=True)     # only positions with alpha != 0 contribute
-            d = keep_top_tau(decode_columns(adapter, h[b, j], batch.input_ids[b]),
+            d = keep_top_tau(decode_columns(adapter, h[b, j], batch.input_ids[b], precision),
                              candidates[b], tau)                       # (N, T_i)
             s = torch.zeros_like(alpha).index_add_(0, b, d * alpha[b, j, None])   # (B, T)
             rows.append(s.gather(1, owner) * real_token_mask(batch))
