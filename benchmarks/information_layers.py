@@ -12,7 +12,8 @@ words:
   containing it is strongly polar (label 0 or 4), else 'neutral'
   (data.token_sentiment_reference);
 - Hu & Liu lexicon polarity: 'positive', 'negative' or 'not in lexicon';
-- function words (scikit-learn's English stop words, and punctuation) vs content words.
+- function words (scikit-learn's English stop words, and punctuation) vs content words;
+- universal POS tag (spaCy's small English model on the SST tokens, the ``pos`` extra).
 
 Also prints corpus MI(X; S) per token per layer and the words that lose the
 most information between the embeddings and layer 1, writes a JSON file and a
@@ -28,6 +29,7 @@ import numpy as np
 
 from depthlens.api import load_model
 from depthlens.data import sentiment_lexicon, sst_tree_dataset
+from depthlens.evaluation.by_pos import spacy_tags
 from depthlens.information import FitSettings, corpus_information
 
 from information_common import WORK, single_thread, write_results
@@ -46,12 +48,13 @@ def word_kept(kept: np.ndarray, offsets, word_ids, spans) -> np.ndarray:
     return out / np.maximum(pieces, 1)
 
 
-def groups_of(token: str, rationale: int, lexicon: dict[str, int], stop: frozenset) -> dict:
+def groups_of(token: str, tag: str, rationale: int, lexicon: dict[str, int],
+              stop: frozenset) -> dict:
     lower = token.lower()
     polarity = {1: "positive", -1: "negative"}.get(lexicon.get(lower, 0), "not in lexicon")
     function = lower in stop or all(c in string.punctuation for c in lower)
     return {"sst": "sentiment" if rationale else "neutral", "lexicon": polarity,
-            "class": "function" if function else "content"}
+            "class": "function" if function else "content", "pos": tag}
 
 
 def kept_by_group(adapter, examples, layers: list[int], settings: FitSettings, seed: int = 0):
@@ -71,8 +74,9 @@ def kept_by_group(adapter, examples, layers: list[int], settings: FitSettings, s
     drops: dict[str, list[float]] = defaultdict(list)
     for i, ex in enumerate(examples):
         kept = word_kept(result.kept[i], batch.offsets[i], batch.word_ids[i], ex.meta["char_spans"])
+        tags = spacy_tags(ex.meta["tokens"])
         for k, token in enumerate(ex.meta["tokens"]):
-            for family, group in groups_of(token, ex.meta["rationale"][k], lexicon,
+            for family, group in groups_of(token, tags[k], ex.meta["rationale"][k], lexicon,
                                            ENGLISH_STOP_WORDS).items():
                 sums[(family, group)].append(kept[:, k])
             drops[token.lower()].append(float(kept[0, k] - kept[min(1, len(layers) - 1), k]))
@@ -120,20 +124,28 @@ def main() -> None:
     plot(table, result.rows, WORK / f"layers-{args.model}{suffix}.png", f"{args.model}: SST-2 dev")
 
 
-def plot(table: dict, rows: list[str], path, title: str) -> None:
-    """Kept information per layer, one line per word group, saved to ``path``."""
+def plot(table: dict, rows: list[str], path, title: str, min_words: int = 30) -> None:
+    """Kept information per layer, one line per word group (left) and per POS tag with at least
+    ``min_words`` words (right), saved to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax in axes:
+        ax.set_prop_cycle(color=plt.cm.tab20.colors)
     for name, row in table.items():
-        ax.plot(range(len(rows)), row["kept"], marker="o", label=name)
-    ax.set_xticks(range(len(rows)), rows)
-    ax.set_ylabel("information kept per word piece (nats)")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
+        is_pos = name.startswith("pos:")
+        if is_pos and row["words"] < min_words:
+            continue
+        ax = axes[1] if is_pos else axes[0]
+        ax.plot(range(len(rows)), row["kept"], marker="o", label=name.removeprefix("pos:"))
+    for ax, panel in zip(axes, ("word groups", f"POS tags (>= {min_words} words)")):
+        ax.set_xticks(range(len(rows)), rows)
+        ax.set_title(f"{title}: {panel}")
+        ax.legend(fontsize=7, ncol=2)
+    axes[0].set_ylabel("information kept per word piece (nats)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print("figure", path)

@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-dimension", action="store_true")
     parser.add_argument("--lam", type=float, default=FitSettings.lam)
+    parser.add_argument("--max-steps", type=int, default=FitSettings.max_steps)
     args = parser.parse_args()
     single_thread()
     tic = time.process_time()
@@ -87,13 +88,14 @@ def main() -> None:
     batch = adapter.encode(heldout(args.n, args.seed + 1))
     lengths = batch.lengths
     results = {"exact_match": exact, "n_sentences": args.n, "lam": args.lam,
+               "max_steps": args.max_steps,
                "per_dimension": args.per_dimension, "methods": {}, "seconds": {}}
 
     tic = time.process_time()
     steps = [list(range(n)) for n in lengths]
     fit = fit_information(adapter, batch, target_state="decoder", steps=steps, seed=args.seed,
                           settings=FitSettings(lam=args.lam, per_dimension=args.per_dimension,
-                                                chunk_rows=512))
+                                                max_steps=args.max_steps, chunk_rows=512))
     entropy = fit.entropy()
     info = {(i, t): entropy[i, t, :n] for i, n in enumerate(lengths) for t in range(n)}
     results["seconds"]["information"] = time.process_time() - tic
@@ -118,7 +120,7 @@ def main() -> None:
         print(f"{method:22s} {r['top1']:7.3f} {r['top2']:7.3f}")
     print("CPU seconds:", {k: round(v, 1) for k, v in results["seconds"].items()},
           "information Adam steps:", results["information_steps"])
-    suffix = ("-perdim" if args.per_dimension else "") + f"-lam{args.lam:g}"
+    suffix = ("-perdim" if args.per_dimension else "") + f"-lam{args.lam:g}-steps{args.max_steps}"
     print("wrote", write_results(f"reverse-s{args.seed}{suffix}", results))
 
 
