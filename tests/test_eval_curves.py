@@ -82,6 +82,25 @@ def test_batched_equals_one_by_one_and_duplicates_are_forwarded_once(bert):
     assert cost["forward_batches"] == math.ceil(cost["forward_inputs"] / 7)
 
 
+def test_all_layers_in_one_pass_equal_one_layer_at_a_time(bert):
+    from depthlens.api import explain_many
+
+    exps = explain_many(bert, TEXTS, "gradcam")
+    rows = range(len(exps[0].layers))
+    kw = dict(fractions=[0, 0.3, 0.7, 1], random_orders=2)
+    together = game_curves(bert, exps, layers=rows, **kw)
+    assert ("hide", "random") in together.curves and ("hide", "explanation") not in together.curves
+    for r in rows:
+        alone = game_curves(bert, exps, layer=r, **kw)
+        for game in ("hide", "reveal"):
+            np.testing.assert_allclose(together.curves[(game, f"explanation@{r}")].probability,
+                                       alone.curves[(game, "explanation")].probability, atol=1e-5)
+            np.testing.assert_allclose(together.curves[(game, "random")].probability,
+                                       alone.curves[(game, "random")].probability, atol=1e-5)
+    assert together.cost["forward_inputs"] < sum(
+        game_curves(bert, exps, layer=r, **kw).cost["forward_inputs"] for r in rows)
+
+
 def test_drop_attention_mask_equals_deletion_without_position_embeddings():
     adapter = tiny_bert(sorted(WEIGHTS), seed=1)
     adapter.model.bert.embeddings.position_embeddings.weight.data.zero_()

@@ -111,26 +111,33 @@ def run_benchmark(model: str, data: str, methods: Sequence[str], out_dir: str | 
 
 def _layer_games(adapter, explanations: ExplanationSet, games: list[str], data: str,
                  metric_params: dict[str, Any], out_file: Path, progress: bool) -> None:
-    """Write {"layers": names, game: [AUC of row r for every r]} for a layer-resolved method."""
-    from .evaluation import evaluate
+    """Write {"layers": names, game: [AUC of row r for every r]} for a layer-resolved method,
+    all rows and games in one batched pass."""
     from .evaluation.datasets import data_arguments
+    from .evaluation.erasure_curves import game_curves
 
     done = json.loads(out_file.read_text()) if out_file.is_file() else {}
     layers = explanations[0].layers
     todo = [g for g in games if len(done.get(g, [])) != len(layers)]
     if not todo:
         return
-    kw = {k: v for k, v in metric_params.items() if k != "layer"}
-    kw.update(data_arguments(data, explanations, {"labels"}), random_orders=0)
+    wanted = {p for g in todo for p in METRICS.get(g).params} - {"layer", "random_orders",
+                                                                   "out_dir", "score"}
+    entry = METRICS.get(todo[0])   # hiding and revealing take the same parameters
+    kw = entry.check_params({k: v for k, v in metric_params.items() if k in wanted})
+    kw.update(data_arguments(data, explanations, {"labels"}))
+    engine = {"hiding": "hide", "revealing": "reveal"}
+    run = game_curves(adapter, explanations, games=[engine[g] for g in todo],
+                      orders=("explanation",), layers=range(len(layers)), **kw)
+    score = entry.check_params({"score": metric_params.get("score", "accuracy")})["score"]
     done["layers"] = layers
     for game in todo:
-        params = {k: v for k, v in kw.items() if k in METRICS.get(game).params}
-        done[game] = [evaluate(adapter, explanations, [game], layer=row, **params)[game].value
-                      for row in range(len(layers))]
-        atomic_write_text(out_file, json.dumps(done, indent=1))
+        done[game] = [run.curves[(engine[game], f"explanation@{r}")].auc(score)
+                      for r in range(len(layers))]
         if progress:
             print(f"{explanations[0].method:>22} {game + ' by layer':<18} "
                   + " ".join(f"{v:.3f}" for v in done[game]), file=sys.stderr)
+    atomic_write_text(out_file, json.dumps(done, indent=1))
 
 
 def _check_manifest(out: Path, manifest: dict[str, Any]) -> None:

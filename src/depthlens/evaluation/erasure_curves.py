@@ -235,8 +235,15 @@ def game_curves(adapter: ModelAdapter, explanations: Sequence[Explanation], *,
                 layer: int | str | None = None, orders: Sequence[str] = ("explanation", "random"),
                 random_orders: int = RANDOM_ORDERS, seed: int = 0,
                 labels: Sequence[int | str] | None = None, mode: str = "mask",
-                drop_attention: bool = True, batch_size: int = 64) -> GameRun:
-    """Run ``games`` x ``orders`` at ``fractions`` for all explanations in one batched pass."""
+                drop_attention: bool = True, batch_size: int = 64,
+                layers: Sequence[int | str] | None = None) -> GameRun:
+    """Run ``games`` x ``orders`` at ``fractions`` for all explanations in one batched pass.
+
+    layers: instead of one ``layer``, rank by each of these score rows; the
+    score-based orders are then keyed ``(game, f"{order}@{layer}")`` (the
+    random order, which ignores the scores, once as ``(game, "random")``), and
+    all layers share the batched, de-duplicated forwards.
+    """
     explanations = list(explanations)
     fractions = check_fractions(fractions)
     if "random" in orders and random_orders < 1:
@@ -246,10 +253,13 @@ def game_curves(adapter: ModelAdapter, explanations: Sequence[Explanation], *,
     counts = torch.from_numpy(token_counts(real.sum(1).numpy(), fractions))
     n, f, width = len(explanations), len(fractions), real.shape[1]
     blocks, masks = [], [torch.zeros(n, width, dtype=torch.bool)]   # row block 0: unperturbed
-    for order in orders:
-        ranks = rank_tensor(rankings(explanations, layer, order, random_orders, seed), width)
+    ranked = [(order, layer, order) for order in orders] if layers is None else [
+        (order, row, order if order == "random" else f"{order}@{row}")
+        for order in orders for row in ([None] if order == "random" else layers)]
+    for order, row, key in ranked:
+        ranks = rank_tensor(rankings(explanations, row, order, random_orders, seed), width)
         for game in games:
-            blocks.append((game, order, ranks.shape[0]))
+            blocks.append((game, key, ranks.shape[0]))
             masks.append(game_masks(ranks, real, counts, game).reshape(-1, width))
     hide = torch.cat(masks)
     example = torch.cat([torch.arange(n)] + [torch.arange(n).repeat_interleave(f).repeat(s)
