@@ -62,6 +62,7 @@ METHODS = {
     "attention_norm": ({}, None),
     "gradcam": ({}, None),
     "decoded_gradcam": ({"tau": 3}, None),
+    "bottleneck": ({"steps": 10, "n_samples": 10}, None),
 }
 
 
