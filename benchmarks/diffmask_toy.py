@@ -2,11 +2,15 @@
 
     nice -n 10 python benchmarks/diffmask_toy.py [--seed 0] [--probe-epochs 30] [--margin 0.2]
         [--input-layers 0,1 --input-lr 0.01 --input-margin 0.05]
+        [--input-warmup-steps 2000 --input-warmup-keep 0.1 --input-warmup-lr 0.05]
+        [--input-freeze-baseline] [--input-scorer mlp] [--hidden-warmup-steps ... (same options)]
+        [--figure-3e-only]
 
 Trains (once, cached under ~/.cache/depthlens/diffmask/) the paper's model,
 fits DiffMask probes on the 9k training examples (hidden gates of state 1 at
 depth 1 only; input gates voted by states 0 and 1, at the depths
-``--input-layers``, with their own lr and margin), then on the
+``--input-layers``, with their own lr and margin, optionally after warming
+up their baseline on random masks, ``--input-warmup-steps``), then on the
 1k validation examples compares attributions to the feed-forward states
 (state 1) with the ground truth, uniform over the digit positions holding n or
 m: DiffMask hidden gates, integrated gradients at state 1 (|IG|, zero
@@ -148,6 +152,35 @@ def ideal_input_mask(adapter, dev, input_probe, steps: int = 150) -> dict:
     return out
 
 
+def add_baseline_options(parser: argparse.ArgumentParser, gate: str) -> None:
+    """--GATE-warmup-steps/-keep/-lr and --GATE-freeze-baseline for the probe of ``gate``."""
+    parser.add_argument(f"--{gate}-warmup-steps", type=int, default=0,
+                        help=f"fit the {gate} probe's baseline alone on random masks first "
+                             f"(0: off)")
+    parser.add_argument(f"--{gate}-warmup-keep", type=float, default=0.5,
+                        help="keep probability of each digit in the warm-up's random masks")
+    parser.add_argument(f"--{gate}-warmup-lr", type=float, default=None,
+                        help="learning rate of the warm-up (default: the probe's lr)")
+    parser.add_argument(f"--{gate}-freeze-baseline", action="store_true",
+                        help=f"keep the {gate} probe's baseline fixed while its gates are trained")
+
+
+def baseline_options(args, gate: str) -> tuple[dict, str]:
+    """The :func:`depthlens.diffmask.fit` keywords of :func:`add_baseline_options` and a suffix
+    of the cache names ('' when all are off, so that earlier caches stay valid)."""
+    options, suffix = {}, ""
+    steps, lr = getattr(args, f"{gate}_warmup_steps"), getattr(args, f"{gate}_warmup_lr")
+    if steps:
+        keep = getattr(args, f"{gate}_warmup_keep")
+        options.update(baseline_warmup_steps=steps, baseline_warmup_keep=keep,
+                       baseline_warmup_lr=lr)
+        suffix += f"-w{steps}k{keep}" + (f"lr{lr}" if lr else "")
+    if getattr(args, f"{gate}_freeze_baseline"):
+        options["freeze_baselines"] = True
+        suffix += "-frozen"
+    return options, suffix
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -161,6 +194,12 @@ def main() -> None:
     parser.add_argument("--input-margin", type=float, default=None, help="default: --margin")
     parser.add_argument("--input-multiplier-lr", type=float, default=None,
                         help="default: --multiplier-lr")
+    parser.add_argument("--input-scorer", choices=("bilinear", "mlp"), default="bilinear",
+                        help="gate scorer of the input probe (eq. 8 or the authors' MLP)")
+    for gate in ("input", "hidden"):
+        add_baseline_options(parser, gate)
+    parser.add_argument("--figure-3e-only", action="store_true",
+                        help="fit only the input probe; skip the hidden probe and Table 1")
     parser.add_argument("--guan-n", type=int, default=200,
                         help="validation examples for the Guan et al. row (costly)")
     args = parser.parse_args()
@@ -172,32 +211,43 @@ def main() -> None:
                     multiplier_lr=args.multiplier_lr, margin=args.margin, seed=args.seed)
     tag = (f"s{args.seed}-e{args.probe_epochs}-lr{args.lr}-mlr{args.multiplier_lr}"
            f"-m{args.margin}")
+    hidden_options, suffix = baseline_options(args, "hidden")
+    hidden_settings, tag = {**settings, **hidden_options}, tag + suffix
     input_layers = [int(x) for x in args.input_layers.split(",")]
     input_settings = {**settings, "lr": args.input_lr or args.lr,
                       "margin": args.margin if args.input_margin is None else args.input_margin,
                       "multiplier_lr": args.input_multiplier_lr or args.multiplier_lr}
     input_tag = (f"s{args.seed}-e{args.probe_epochs}-lr{input_settings['lr']}"
                  f"-mlr{input_settings['multiplier_lr']}-m{input_settings['margin']}")
-    probes = {"hidden": probe_for(adapter, train, "hidden", WORK / f"toy-hidden-l{FF}-{tag}",
-                                  layers=[FF], **settings),
-              "input": probe_for(adapter, train, "input",
+    input_options, suffix = baseline_options(args, "input")
+    input_settings.update(input_options)
+    if args.input_scorer != "bilinear":
+        input_settings["scorer"] = args.input_scorer
+        suffix += f"-{args.input_scorer}"
+    input_tag += suffix
+    probes = {"input": probe_for(adapter, train, "input",
                                  WORK / f"toy-input-l{''.join(map(str, input_layers))}-{input_tag}",
                                  layers=input_layers, **input_settings)}
-    results = {"settings": {**settings, "model_accuracy": dev_accuracy},
+    if not args.figure_3e_only:
+        probes["hidden"] = probe_for(adapter, train, "hidden", WORK / f"toy-hidden-l{FF}-{tag}",
+                                     layers=[FF], **hidden_settings)
+    results = {"settings": {**hidden_settings, "model_accuracy": dev_accuracy},
                "input_settings": {**input_settings, "layers": input_layers},
-               "table_1": table_1(adapter, dev, probes["hidden"], args.guan_n),
                "figure_3e": figure_3e(adapter, dev, probes["input"]),
                "ideal_input_mask": ideal_input_mask(adapter, dev, probes["input"]),
                "masking": {g: kept_under_masking(adapter, dev, p) for g, p in probes.items()},
                "fit": {g: p.info for g, p in probes.items()}}
-    print("\nTable 1 (state 1, validation): method | KL | JS")
-    for name, row in results["table_1"].items():
-        if not name.startswith("_"):
-            print(f"{name:<30} {row['kl']:.3f} ({row['kl_infinite']} inf) | {row['js']:.3f}")
+    if not args.figure_3e_only:
+        results["table_1"] = table_1(adapter, dev, probes["hidden"], args.guan_n)
+        print("\nTable 1 (state 1, validation): method | KL | JS")
+        for name, row in results["table_1"].items():
+            if not name.startswith("_"):
+                print(f"{name:<30} {row['kl']:.3f} ({row['kl_infinite']} inf) | {row['js']:.3f}")
     print("\nFigure 3e (input gates): keep probability per layer", results["figure_3e"])
     print("ideal input mask (keep query and n/m digits):", results["ideal_input_mask"])
     print("masking:", results["masking"])
-    print(f"wrote {write_results(f'toy-{tag}-input-l{args.input_layers}-{input_tag}', results)}")
+    name = f"toy-{'fig3e' if args.figure_3e_only else tag}-input-l{args.input_layers}-{input_tag}"
+    print(f"wrote {write_results(name, results)}")
 
 
 if __name__ == "__main__":

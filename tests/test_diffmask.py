@@ -13,7 +13,8 @@ from depthlens.diffmask import DiffMaskProbe, add_fit_diffmask_parser, fit, gate
 from depthlens.diffmask.probes import gated_forward
 from depthlens.diffmask.search import exact_search, non_amortized, preserved
 from depthlens.diffmask.toy import QUERY, ToyAdapter, ToyModel, toy_data
-from depthlens.diffmask.training import new_probe
+from depthlens.diffmask.training import new_probe, random_mask_kl, warm_up_baselines
+from depthlens.training import encode_dataset
 from depthlens.errors import InputError
 
 TEXTS = ["a gorgeous , witty movie .", "bad", "the film is not good at all"]
@@ -256,3 +257,80 @@ def test_fit_only_chosen_layers(bert_adapter, data):
     torch.testing.assert_close(probe.scorers[2].bilinear, untouched)
     with pytest.raises(InputError, match="layers must be a non-empty list"):
         fit(bert_adapter, data, "hidden", layers=[5])
+
+
+# ------------------------------------------- baseline warm-up, frozen baselines, MLP scorer
+@pytest.fixture(scope="module")
+def toy():
+    """An untrained toy model whose head is scaled up, so that masking changes its output."""
+    torch.manual_seed(0)
+    model = ToyModel()
+    with torch.no_grad():
+        model.head.weight.mul_(100)
+    return ToyAdapter(model), toy_data(120, seed=2)[0]
+
+
+def test_baseline_warmup_lowers_the_kl_of_random_masks(toy):
+    adapter, train = toy
+    batch = adapter.encode(train.texts)
+    probe = new_probe(adapter, batch, "input", seed=0)
+    with torch.no_grad():
+        probe.baselines[0].add_(2.0)   # a harmful start: far from every word embedding
+    scorers = {k: v.clone() for k, v in probe.scorers.state_dict().items()}
+    depths = torch.tensor([0])
+
+    def kl():  # the same masks before and after
+        with torch.no_grad():
+            masks = torch.Generator().manual_seed(5)
+            return float(random_mask_kl(probe, adapter, batch, 0.3, masks, depths).mean())
+
+    before = kl()
+    report = warm_up_baselines(probe, adapter, batch, steps=20, keep=0.3, lr=0.05, batch_size=32,
+                               depths=depths, seed=0)
+    assert kl() < 0.5 * before
+    assert report["steps"] == 20 and math.isfinite(report["kl_last"])
+    for key, value in probe.scorers.state_dict().items():   # the gates are untouched
+        torch.testing.assert_close(value, scorers[key])
+
+
+def test_fit_warms_up_then_freezes_the_baseline(toy):
+    adapter, train = toy
+    options = dict(baseline_warmup_steps=10, baseline_warmup_keep=0.2, baseline_warmup_lr=0.05)
+    probe = fit(adapter, train, "input", epochs=1, batch_size=32, lr=1e-2, progress=False,
+                freeze_baselines=True, **options)
+    batch, _ = encode_dataset(adapter, train, 128)
+    reference = new_probe(adapter, batch, "input", seed=0)
+    initial = reference.baselines[0].detach().clone()
+    warm_up_baselines(reference, adapter, batch, 10, 0.2, 0.05, 32, torch.arange(3), seed=0)
+    # frozen during the gate fit: exactly the warmed-up value, which moved from the mean
+    torch.testing.assert_close(probe.baselines[0], reference.baselines[0])
+    assert not torch.allclose(probe.baselines[0], initial)
+    settings = probe.info["settings"]
+    assert settings["baseline_warmup"] == {"steps": 10, "keep": 0.2, "lr": 0.05}
+    assert settings["freeze_baselines"] and probe.info["baseline_warmup"]["steps"] == 10
+    plain = fit(adapter, train, "input", max_steps=1, batch_size=32, progress=False)
+    assert "baseline_warmup" not in plain.info and not {"baseline_warmup", "freeze_baselines",
+                                                        "scorer"} & set(plain.info["settings"])
+    with pytest.raises(InputError, match="baseline_warmup_keep must be in"):
+        fit(adapter, train, baseline_warmup_steps=1, baseline_warmup_keep=1.0)
+
+
+def test_mlp_scorer_starts_open_and_round_trips(toy, tmp_path):
+    adapter, train = toy
+    batch = adapter.encode(train.texts[:16])
+    with torch.no_grad():
+        states = adapter.forward(batch, output_states=True).states
+    probe = new_probe(adapter, batch, "input", seed=0, scorer="mlp")
+    assert probe.scorer == "mlp" and hasattr(probe.scorers[1], "hidden")
+    with torch.no_grad():
+        keep = probe.keep_probability(probe.gate_logits(states))
+    assert keep.shape == (16, 3, batch.input_ids.shape[1]) and (keep[:, 0] > 0.9).all()
+    fitted = fit(adapter, train, "input", scorer="mlp", max_steps=2, batch_size=32, lr=1e-2,
+                 progress=False)
+    fitted.save(tmp_path / "p")
+    loaded = DiffMaskProbe.load(tmp_path / "p")
+    assert loaded.scorer == "mlp" and fitted.info["settings"]["scorer"] == "mlp"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.gate_logits(states), fitted.gate_logits(states))
+    with pytest.raises(InputError, match="scorer must be one of bilinear, mlp"):
+        DiffMaskProbe("input", [64, 2, 64], 64, scorer="linear")

@@ -27,31 +27,26 @@ from ..models.adapter import Batch, ModelAdapter
 from . import gates
 
 GATES = ("input", "hidden")
+SCORERS = ("bilinear", "mlp")
+MLP_HIDDEN = 32   # hidden units of the "mlp" scorer, as in the authors' release
 PROBE_FILE = "diffmask.json"
 WEIGHTS_FILE = "probe.safetensors"
 FORMAT_VERSION = 1
 INIT_LOGIT = 3.0  # initial gate location: P(open) = sigmoid(3 + 0.32) = 0.97
 
 
-class BilinearScorer(nn.Module):
-    """Eq. 8 for one layer: gamma_hat_i = a_i^T W1 h_i + W2 [a_i; h_i] + c.
-
-    a (B, T, Da) and h (B, T, Dh) -> scores (B, T).
+class StandardisedScorer(nn.Module):
+    """A gate scorer of one layer, (a (B, T, Da), h (B, T, Dh)) -> scores (B, T).
 
     a and h are first standardised per dimension and divided by sqrt(D) (fixed
     statistics, set by :meth:`calibrate`), so both have unit typical norm and
-    one learning rate suits every layer and model; an affine change of the
-    inputs keeps the score a bilinear + linear + constant function of the raw
-    states, i.e. eq. 8 reparameterised. W1 starts at zero and W2 near zero, so
-    every gate starts open (c = INIT_LOGIT).
+    one learning rate suits every layer and model. Subclasses score the
+    standardised inputs in :meth:`score` and start with every gate open
+    (score ~ INIT_LOGIT).
     """
 
     def __init__(self, dim_a: int, dim_h: int):
         super().__init__()
-        self.bilinear = nn.Parameter(torch.zeros(dim_a, dim_h))
-        self.linear = nn.Linear(dim_a + dim_h, 1)
-        nn.init.normal_(self.linear.weight, std=0.01)
-        nn.init.constant_(self.linear.bias, INIT_LOGIT)
         for name, dim in (("a", dim_a), ("h", dim_h)):
             self.register_buffer(f"{name}_mean", torch.zeros(dim))
             self.register_buffer(f"{name}_scale", torch.full((dim,), dim ** -0.5))
@@ -64,26 +59,72 @@ class BilinearScorer(nn.Module):
             getattr(self, f"{name}_scale").copy_(1 / (x.std(0).clamp(min=1e-4) * x.shape[1] ** 0.5))
 
     def forward(self, a: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        a = (a - self.a_mean) * self.a_scale
-        h = (h - self.h_mean) * self.h_scale
+        return self.score((a - self.a_mean) * self.a_scale, (h - self.h_mean) * self.h_scale)
+
+    def score(self, a: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class BilinearScorer(StandardisedScorer):
+    """Eq. 8 for one layer: gamma_hat_i = a_i^T W1 h_i + W2 [a_i; h_i] + c.
+
+    An affine change of the inputs keeps the score a bilinear + linear +
+    constant function of the raw states, i.e. eq. 8 reparameterised. W1 starts
+    at zero and W2 near zero, so every gate starts open (c = INIT_LOGIT). For a
+    fixed a the score is affine in h: it cannot select a middle range of h.
+    """
+
+    def __init__(self, dim_a: int, dim_h: int):
+        super().__init__(dim_a, dim_h)
+        self.bilinear = nn.Parameter(torch.zeros(dim_a, dim_h))
+        self.linear = nn.Linear(dim_a + dim_h, 1)
+        nn.init.normal_(self.linear.weight, std=0.01)
+        nn.init.constant_(self.linear.bias, INIT_LOGIT)
+
+    def score(self, a: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         quadratic = torch.einsum("btd,de,bte->bt", a, self.bilinear, h)
         return quadratic + self.linear(torch.cat([a, h], -1))[..., 0]
+
+
+class MLPScorer(StandardisedScorer):
+    """gamma_hat_i = w^T tanh(W [a_i; h_i] + d) + c, MLP_HIDDEN tanh units.
+
+    The gate of the authors' release (``MLPMaxGate``, without its weight
+    normalisation and output squashing) instead of eq. 8: non-linear in h for
+    a fixed a. W has PyTorch's default init, w starts near zero and c at
+    INIT_LOGIT, so every gate starts open.
+    """
+
+    def __init__(self, dim_a: int, dim_h: int):
+        super().__init__(dim_a, dim_h)
+        self.hidden = nn.Linear(dim_a + dim_h, MLP_HIDDEN)
+        self.out = nn.Linear(MLP_HIDDEN, 1)
+        nn.init.normal_(self.out.weight, std=0.01)
+        nn.init.constant_(self.out.bias, INIT_LOGIT)
+
+    def score(self, a: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.hidden(torch.cat([a, h], -1))))[..., 0]
 
 
 class DiffMaskProbe(nn.Module):
     """The interpreter g(.; phi) and the baselines of one gate kind for one model.
 
-    dims: widths D_0..D_L of the L+1 states; embed_dim: E. Call
+    dims: widths D_0..D_L of the L+1 states; embed_dim: E; scorer: 'bilinear'
+    (eq. 8, :class:`BilinearScorer`) or 'mlp' (:class:`MLPScorer`). Call
     :meth:`calibrate` once with example states before fitting.
     """
 
-    def __init__(self, gate: str, dims: list[int], embed_dim: int, model: str = ""):
+    def __init__(self, gate: str, dims: list[int], embed_dim: int, model: str = "",
+                 scorer: str = "bilinear"):
         super().__init__()
         if gate not in GATES:
             raise InputError(f"gate must be one of {', '.join(GATES)}; got {gate!r}")
+        if scorer not in SCORERS:
+            raise InputError(f"scorer must be one of {', '.join(SCORERS)}; got {scorer!r}")
         self.gate, self.dims, self.embed_dim, self.model = gate, list(dims), embed_dim, model
-        self.scorers = nn.ModuleList(
-            BilinearScorer(dims[0] if gate == "input" else d, d) for d in dims)
+        self.scorer = scorer
+        kind = BilinearScorer if scorer == "bilinear" else MLPScorer
+        self.scorers = nn.ModuleList(kind(dims[0] if gate == "input" else d, d) for d in dims)
         widths = [embed_dim] if gate == "input" else dims
         self.baselines = nn.ParameterList(nn.Parameter(torch.zeros(w)) for w in widths)
         self.info: dict = {}
@@ -176,7 +217,8 @@ class DiffMaskProbe(nn.Module):
         with atomic_path(directory / WEIGHTS_FILE) as tmp:
             save_file(state, str(tmp))
         config = {"format": FORMAT_VERSION, "gate": self.gate, "dims": self.dims,
-                  "embed_dim": self.embed_dim, "model": self.model, "info": self.info}
+                  "embed_dim": self.embed_dim, "model": self.model, "scorer": self.scorer,
+                  "info": self.info}
         atomic_write_text(directory / PROBE_FILE, json.dumps(config, indent=2, default=str) + "\n")
 
     @classmethod
@@ -193,7 +235,8 @@ class DiffMaskProbe(nn.Module):
         if config.get("format", 0) > FORMAT_VERSION:
             raise InputError(f"{PROBE_FILE} format must be <= {FORMAT_VERSION}; got "
                              f"{config['format']} (upgrade depthlens)")
-        probe = cls(config["gate"], config["dims"], config["embed_dim"], config["model"])
+        probe = cls(config["gate"], config["dims"], config["embed_dim"], config["model"],
+                    config.get("scorer", "bilinear"))
         probe.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
         probe.info = config.get("info", {})
         return probe.eval().requires_grad_(False)
