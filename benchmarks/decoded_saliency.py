@@ -80,7 +80,8 @@ def markdown(rows: list[dict]) -> str:
     cols = ("hiding_accuracy", "revealing_accuracy", "hiding_probability", "revealing_probability")
     for r in rows:
         lines.append(f"| {r['method']} | " + " | ".join(f"{r[c]:.3f}" for c in cols)
-                     + f" | {r['overlap']:.3f} |")
+                     + " | " + ("undefined" if r["overlap"] is None else f"{r['overlap']:.3f}")
+                     + " |")
     lines.append("| random order | " + " | ".join(f"{rows[0]['random_' + c]:.3f}" for c in cols)
                  + " | |")
     return "\n".join(lines)
