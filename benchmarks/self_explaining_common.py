@@ -52,6 +52,41 @@ def build(encoder: str, variant: str, train, seed: int, lam: float = 1.0,
                                 uniform=variant == "avg_self_explaining", seed=seed)
 
 
+def rationale_model(path, encoder: str, train, seed: int, *, init=None, dev=None,
+                    lam1: float | None = None, lam2: float | None = None, epochs: int = 0,
+                    log=print):
+    """The Rationale baseline (Lei et al. 2016) of ``encoder``, and the seconds spent training.
+
+    Loaded from ``path`` if a model is saved there. Otherwise the generator is
+    the pretrained encoder (with a fresh word scorer) and the classifier that
+    reads the rationales starts from ``init`` (a trained classifier directory,
+    normally the plain model of the same train set; None: the pretrained
+    encoder with a fresh head); both are trained jointly on ``train`` with the
+    encoder's recipe (``epochs`` > 0 overrides its epochs) and saved to
+    ``path`` (unless None).
+    """
+    from depthlens.models.loading import load_directory
+    from depthlens.self_explaining import rationale
+
+    if path and (Path(path) / rationale.RATIONALE_FILE).is_file():
+        log(f"rationale model: loading {path}")
+        return rationale.load_rationale(path), 0.0
+    settings = recipe(encoder)
+    settings["epochs"] = epochs or settings["epochs"]
+    reader = build(encoder, "plain", train, seed) if init is None else \
+        load_directory(Path(init), name=str(init))          # a fresh copy, not load_model's cache
+    model = rationale.make_rationale(
+        build(encoder, "plain", train, seed), reader,
+        lam1=rationale.LAM1 if lam1 is None else lam1,
+        lam2=rationale.LAM2 if lam2 is None else lam2, seed=seed)
+    start = time.perf_counter()
+    rationale.train_rationale(model, train, dev=dev, seed=seed, **settings)
+    seconds = time.perf_counter() - start
+    if path:
+        model.save(path)
+    return model, seconds
+
+
 def fit(adapter, train, *, dev=None, test=None, epochs: int, lr: float, batch_size: int,
         seed: int, max_length: int, warmup: float = 0.06, weight_decay: float = 0.01,
         log=print) -> list[dict]:

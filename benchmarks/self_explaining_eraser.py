@@ -13,7 +13,10 @@ gold spans per review) and one span is extracted per chunk:
   model, with the same number of words as the self-explaining span of that
   chunk (length-matched; unmatched, the best window is always one word);
 * avg_attention: the same with last-layer [CLS] attention of the plain model;
-* random: a random window of the same number of words (seed 0).
+* random: a random window of the same number of words (seed 0);
+* rationale (with --rationale DIR, a Rationale model of Lei et al. 2016 saved
+  by self_explaining_protocol.py --data sst2 --rationale DIR): the window of the
+  same number of words with the largest mean generator selection probability.
 
 Scores are computed per review on whitespace tokens and averaged.
 
@@ -36,6 +39,7 @@ from depthlens.self_explaining import load_self_explaining
 from depthlens.self_explaining.protocol import (avg_saliency_span, cls_attention_scores,
                                                 rationale_scores, random_span,
                                                 self_explaining_spans, span_width)
+from depthlens.self_explaining.rationale import load_rationale, rationale_spans
 
 METHODS = ("self_explaining", "avg_gradient", "avg_attention", "random")
 
@@ -59,39 +63,46 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=0, help="first N reviews only")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", help="write per-review scores as JSON lines")
+    p.add_argument("--rationale", help="also score this saved Rationale model (Lei et al. 2016)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = load("eraser_movies:test")
     docs = data.examples[:args.limit] if args.limit else data.examples
     se_model, plain = load_self_explaining(args.self_explaining), load_model(args.plain)
+    rationale = load_rationale(args.rationale) if args.rationale else None
+    methods = METHODS + ("rationale",) if rationale else METHODS
     rng = random.Random(0)
-    results = {m: [] for m in METHODS}
+    results = {m: [] for m in methods}
     for n, doc in enumerate(docs):
         parts = chunks(doc.text, args.lines)
         texts = [t for _, t in parts]
         se_spans = self_explaining_spans(se_model, texts)
         grads = explain_many(plain, texts, "gradient", targets=doc.label, norm="l1",
                              output="probability", truncate=True)
-        picked = {m: [] for m in METHODS}
-        for (offset, _), span, exp in zip(parts, se_spans, grads):
-            width = span_width(span, exp)
+        widths = [span_width(span, exp) for span, exp in zip(se_spans, grads)]
+        rationales = rationale_spans(rationale, texts, widths) if rationale else None
+        picked = {m: [] for m in methods}
+        for i, ((offset, _), span, exp) in enumerate(zip(parts, se_spans, grads)):
+            width = widths[i]
             found = {"self_explaining": span, "avg_gradient": avg_saliency_span(exp, width),
                      "avg_attention": avg_saliency_span(exp, width, cls_attention_scores(plain, exp)),
                      "random": random_span(exp, width, rng)}
+            if rationales:
+                found["rationale"] = rationales[i]
             for m, s in found.items():
                 picked[m].append((offset + s.start, offset + s.end))
-        for m in METHODS:
+        for m in methods:
             results[m].append(rationale_scores(doc.text, picked[m], doc.meta["rationale_spans"]))
         if args.out:
             with open(args.out, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"id": doc.id, "spans": picked,
-                                         "scores": {m: results[m][-1] for m in METHODS}}) + "\n")
+                                         "scores": {m: results[m][-1] for m in methods}}) + "\n")
         print(f"{n + 1}/{len(docs)} " + " ".join(
             f"{m} {statistics.mean(r['iou_f1'] for r in results[m]):.3f}/"
-            f"{statistics.mean(r['token_f1'] for r in results[m]):.3f}" for m in METHODS),
+            f"{statistics.mean(r['token_f1'] for r in results[m]):.3f}" for m in methods),
             flush=True)
     print("| method | IOU F1 | token F1 | predicted tokens / review |\n|---|---|---|---|")
-    for m in METHODS:
+    for m in methods:
         rows = results[m]
         print(f"| {m} | {statistics.mean(r['iou_f1'] for r in rows):.3f} | "
               f"{statistics.mean(r['token_f1'] for r in rows):.3f} | "
