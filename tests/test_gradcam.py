@@ -67,6 +67,19 @@ def test_decoded_gradcam_batched_equals_one_by_one(adapter):
                                    exp.scores, rtol=1e-5, atol=1e-9)
 
 
+def test_decode_columns_in_chunks_equals_one_softmax(adapter):
+    from depthlens.methods.gradcam import HEAD_ROWS, SOFTMAX_ROWS, decode_columns
+
+    n = HEAD_ROWS + SOFTMAX_ROWS + 5          # a partial head chunk and a partial softmax chunk
+    torch.manual_seed(0)
+    states = torch.randn(n, adapter.model.config.hidden_size)
+    ids = torch.randint(0, adapter.model.config.vocab_size, (n, 7))
+    with torch.no_grad():
+        expected = torch.log_softmax(adapter.mlm_logits(states), -1).gather(1, ids).exp()
+        got = decode_columns(adapter, states, ids)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-12)
+
+
 def test_bfloat16_head_stays_close_to_float32(adapter):
     exact = depthlens.explain_many(adapter, TEXTS, "decoded_gradcam", targets=0)
     fast = depthlens.explain_many(adapter, TEXTS, "decoded_gradcam", targets=0,

@@ -63,6 +63,7 @@ def gradcam(adapter: ModelAdapter, batch: Batch, target: torch.Tensor, *,
 
 
 PRECISIONS = ("float32", "bfloat16")
+HEAD_ROWS, SOFTMAX_ROWS = 256, 32     # states per head product / per normaliser (cache-sized)
 
 
 def decode_columns(adapter: ModelAdapter, states: torch.Tensor, ids: torch.Tensor,
@@ -70,14 +71,23 @@ def decode_columns(adapter: ModelAdapter, states: torch.Tensor, ids: torch.Tenso
     """(N, T): P(token ids[n, i] | state n) via the MLM head; states (N, D), ids (N, T).
 
     These are the columns j of D_l = P_l[j, token i], one per decoded position;
-    the softmax normaliser still needs the logits of the whole vocabulary.
-    ``precision='bfloat16'`` runs the head's matrix products in bfloat16 (CPU
-    autocast; several times faster where the CPU has bfloat16 instructions),
-    the softmax in float32.
+    the softmax normaliser still needs the logits of the whole vocabulary. The
+    states go through the head HEAD_ROWS at a time and the (rows, V) logits are
+    normalised SOFTMAX_ROWS rows at a time (a logsumexp, no (N, V) softmax is
+    written), which keeps the memory-bound part in cache and the peak at
+    HEAD_ROWS x V. ``precision='bfloat16'`` runs the head's matrix products in
+    bfloat16 (CPU autocast; several times faster where the CPU has bfloat16
+    instructions), the normaliser in float32.
     """
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-        logits = adapter.mlm_logits(states)                          # (N, V)
-    return torch.log_softmax(logits.float(), dim=-1).gather(1, ids).exp_()
+    out = torch.empty(ids.shape, dtype=torch.float32)
+    for start in range(0, len(states), HEAD_ROWS):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            logits = adapter.mlm_logits(states[start:start + HEAD_ROWS])   # (rows, V)
+        for first in range(0, len(logits), SOFTMAX_ROWS):
+            part = logits[first:first + SOFTMAX_ROWS].float()
+            rows = slice(start + first, start + first + len(part))
+            out[rows] = (part.gather(1, ids[rows]) - part.logsumexp(-1, keepdim=True)).exp_()
+    return out
 
 
 def keep_top_tau(decoded: torch.Tensor, candidates: torch.Tensor, tau: int) -> torch.Tensor:
