@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections import Counter
 
 import torch
 
@@ -62,14 +63,20 @@ def gradient_scores(adapter, batch, method: str) -> dict[tuple[int, int], torch.
 
 def hit_rates(scores: dict[tuple[int, int], torch.Tensor], lengths: list[int], best: str) -> dict:
     """Fraction of (example, step) where the copied word n-1-t is the best (top-1) and in the
-    best two (top-2); best = 'max' or 'min'."""
+    best two (top-2); best = 'max' or 'min'. ``miss_offsets`` counts, over the misses, where
+    the best word lies in copy order: +1 = the word copied at the next step (n-2-t), -1 = the
+    one copied at the previous step."""
     top1 = top2 = 0
+    offsets: Counter = Counter()
     for (i, t), s in scores.items():
         order = torch.argsort(s, descending=best == "max")
         gold = lengths[i] - 1 - t
         top1 += int(order[0] == gold)
         top2 += int(gold in order[:2].tolist())
-    return {"top1": top1 / len(scores), "top2": top2 / len(scores), "pairs": len(scores)}
+        if order[0] != gold:
+            offsets[gold - int(order[0])] += 1
+    return {"top1": top1 / len(scores), "top2": top2 / len(scores), "pairs": len(scores),
+            "miss_offsets": dict(sorted(offsets.items()))}
 
 
 def main() -> None:
@@ -117,7 +124,8 @@ def main() -> None:
     print(f"{'method':22s} {'top-1':>7s} {'top-2':>7s}  (copied word = best word; "
           f"{results['methods']['attention']['pairs']} sentence-steps)")
     for method, r in results["methods"].items():
-        print(f"{method:22s} {r['top1']:7.3f} {r['top2']:7.3f}")
+        print(f"{method:22s} {r['top1']:7.3f} {r['top2']:7.3f}  misses by copy-order offset "
+              f"{r['miss_offsets']}")
     print("CPU seconds:", {k: round(v, 1) for k, v in results["seconds"].items()},
           "information Adam steps:", results["information_steps"])
     suffix = ("-perdim" if args.per_dimension else "") + f"-lam{args.lam:g}-steps{args.max_steps}"
