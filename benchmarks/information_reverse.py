@@ -70,11 +70,11 @@ def hit_rates(scores: dict[tuple[int, int], torch.Tensor], lengths: list[int], b
     offsets: Counter = Counter()
     for (i, t), s in scores.items():
         order = torch.argsort(s, descending=best == "max")
-        gold = lengths[i] - 1 - t
-        top1 += int(order[0] == gold)
-        top2 += int(gold in order[:2].tolist())
-        if order[0] != gold:
-            offsets[gold - int(order[0])] += 1
+        gold, chosen = lengths[i] - 1 - t, int(order[0])
+        top1 += chosen == gold
+        top2 += gold in order[:2].tolist()
+        if chosen != gold:
+            offsets[gold - chosen] += 1
     return {"top1": top1 / len(scores), "top2": top2 / len(scores), "pairs": len(scores),
             "miss_offsets": dict(sorted(offsets.items()))}
 
